@@ -99,7 +99,7 @@ class ConditionReader:
     def _leaf(self, leaf: YMap, path: str) -> PredicateLeaf | None:
         issues = self.issues
         issues.keys(leaf, path, LEAF_KEYS, what="predicate key")
-        name = issues.string(leaf, "name", path)
+        name = issues.string(leaf, "name", path, required=True)
         if name is None:
             return None
         found = self.catalog.lookup(name)
@@ -108,13 +108,18 @@ class ConditionReader:
                          f"unknown predicate '{name}'{suggestion(name, self.catalog.names())}")
             return None
         ref, func = found
-        signature = predicate_parameters(func)
+        try:
+            signature = predicate_parameters(func)
+        except TypeError as exc:  # a custom predicate that cannot be called by keyword
+            issues.error(leaf.mark_of("name"), join_path(path, "name"), str(exc))
+            return None
         args: dict[str, Any] = {}
         if leaf.get("args") is not None:
             given = issues.mapping(leaf["args"], leaf.mark_of("args"), join_path(path, "args"), "predicate args")
             args = _plain(given) if given is not None else {}
             for arg in args:
-                if arg not in signature.required and arg not in signature.optional:
+                if arg not in signature.required and arg not in signature.optional \
+                        and not signature.accepts_any_args:
                     issues.error(given.key_mark(arg), join_path(path, f"args.{arg}"),
                                  f"predicate '{name}' takes no argument '{arg}'"
                                  f"{suggestion(arg, signature.required | signature.optional)}")
@@ -148,8 +153,8 @@ class ConditionReader:
                               "use an args_* or env_* predicate")
             return False
         if bound is None:
-            if "node" in leaf:
-                return False  # already reported
+            if leaf.get("node") is not None:
+                return False  # already reported by _bound_node
             reason = ("a starting edge has no parent result to test; use an args_* predicate"
                       if not self.sources else
                       f"this edge has several sources ({', '.join(self.sources)}); say which with 'node'")
@@ -157,7 +162,8 @@ class ConditionReader:
                                                                              + reason)
             return False
         if bound in self.flows:
-            self.issues.error(leaf.mark_of("node") if "node" in leaf else leaf.mark_of("name"), path,
+            key = "node" if leaf.get("node") is not None else "name"
+            self.issues.error(leaf.mark_of(key), join_path(path, key),
                               f"'{bound}' is a sub-flow; conditions can only test the results of tasks")
             return False
         return True
