@@ -1,0 +1,419 @@
+"""The dispatcher engine: a pure state machine that walks one flow.
+
+``step(tables, state, events, context)`` takes a flow's state and the node events that arrived
+since the last step, and returns the new state and the actions to carry out (start tasks and
+sub-flows, revoke, finish, fail, schedule a safety tick). It does no I/O of its own: results of
+finished nodes come through ``context.results``, ids from ``context.new_id``.
+
+Cost per event is bounded by the edges leaving the node that reported (``edges_by_source``), never
+by the size of the flow. A multi-source edge fires once per new combination of finished source
+instances: the reporting node's instance with every finished instance of the other sources.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+
+from selflow.codegen.model import ImportRef
+from selflow.dispatcher.records import (
+    FAILURE,
+    RUNNING,
+    SUCCESS,
+    Action,
+    Event,
+    FlowFailed,
+    FlowState,
+    FlowSucceeded,
+    NodeFailed,
+    NodeSucceeded,
+    Note,
+    Revoke,
+    ScheduleTick,
+    StartFlow,
+    StartTask,
+)
+from selflow.errors import SelflowError, StorageError
+from selflow.refs import resolve
+from selflow.tables import EdgeTable, FallbackTable, FlowTable, SystemTables
+
+
+class ResultReader(Protocol):
+    """Reads the result of a finished node: a task's return value or a sub-flow's flow result."""
+
+    def result(self, node_id: str) -> Any: ...
+
+
+class UserCodeError(SelflowError):
+    """A condition, foreach function, strategy or selective function raised."""
+
+
+@dataclass
+class StepContext:
+    results: ResultReader
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    resolve: Callable[[ImportRef], Any] = resolve
+
+
+class ParentResults:
+    """What a condition or foreach function sees: ``get(name)`` is that parent's result."""
+
+    __slots__ = ("_reader", "_ids")
+
+    def __init__(self, reader: ResultReader, ids: Mapping[str, Any]):
+        self._reader = reader
+        self._ids = ids
+
+    def get(self, name: str, default: Any = None) -> Any:
+        node_id = self._ids.get(name)
+        if not isinstance(node_id, str):
+            return default
+        return self._reader.result(node_id)
+
+    def __contains__(self, name: str) -> bool:
+        return isinstance(self._ids.get(name), str)
+
+
+def step(tables: SystemTables, state: FlowState, events: Sequence[Event],
+         context: StepContext) -> tuple[FlowState, list[Action]]:
+    """Advance one flow; ``state`` is updated in place and returned."""
+    return _Step(tables, state, context).run(events)
+
+
+class _Step:
+    def __init__(self, tables: SystemTables, state: FlowState, context: StepContext):
+        self.tables = tables
+        self.flow: FlowTable = tables.flows[state.flow_name]
+        self.state = state
+        self.context = context
+        self.actions: list[Action] = []
+        self.new_started: list[str] = []
+        self.new_fallbacks: list[str] = []
+
+    # --- driver -------------------------------------------------------------------------
+
+    def run(self, events: Sequence[Event]) -> tuple[FlowState, list[Action]]:
+        state = self.state
+        if state.status != RUNNING:
+            return state, []
+        try:
+            if not state.started:
+                self._first_run()
+            for event in events:
+                if state.status != RUNNING or not state.started:
+                    break
+                if isinstance(event, NodeSucceeded):
+                    self._succeeded(event.node_id)
+                elif isinstance(event, NodeFailed):
+                    self._failed(event)
+            if state.status == RUNNING and state.started:
+                self._finish_if_done()
+        except UserCodeError as exc:
+            self._fail(str(exc))
+        if state.status == RUNNING and state.started:
+            self._safety_tick()
+        return state, self.actions
+
+    def _first_run(self) -> None:
+        state = self.state
+        state.started = True
+        self.note("FLOW_START", node_args=state.node_args, parent=state.parent, retried_count=state.retried_count)
+        view = ParentResults(self.context.results, _task_ids(self.tables, state.parent))
+        for edge in self.flow.starting_edges:
+            if self._in_plan(edge) and self._condition(edge, view):
+                self._fire(edge, dict(state.parent), view)
+
+    # --- events -------------------------------------------------------------------------
+
+    def _succeeded(self, node_id: str) -> None:
+        state = self.state
+        name = state.active.pop(node_id, None)
+        if name is None:
+            return  # a duplicate report, or a node of an earlier attempt: nothing to do
+        self.note("NODE_SUCCESSFUL", node_name=name, node_id=node_id)
+        if self.flow.node_args_from_first and not state.node_args_replaced and not state.finished:
+            state.node_args = self.context.results.result(node_id)
+            state.node_args_replaced = True
+        self._node_finished(name, node_id)
+
+    def _node_finished(self, name: str, node_id: str) -> None:
+        for edge in self.flow.edges_by_source.get(name, ()):
+            if not self._in_plan(edge):
+                continue
+            slots = [[node_id] if source == name else self.state.finished.get(source, [])
+                     for source in edge.from_nodes]
+            for combination in itertools.product(*slots):
+                ids = dict(zip(edge.from_nodes, combination))
+                view = ParentResults(self.context.results, {s: i for s, i in ids.items() if self.tables.is_task(s)})
+                if self._condition(edge, view):
+                    self._fire(edge, self._parent_of(ids), view)
+        self.state.finished.setdefault(name, []).append(node_id)
+
+    def _failed(self, event: NodeFailed) -> None:
+        state = self.state
+        name = state.active.pop(event.node_id, None)
+        if name is None:
+            return
+        state.failed.setdefault(name, []).append(event.node_id)
+        self.note("NODE_FAILURE", node_name=name, node_id=event.node_id, what=event.error)
+        if name in self.flow.eager_failures:
+            self.note("EAGER_FAILURE", node_name=name, node_id=event.node_id)
+            self._fail(f"node '{name}' failed and is an eager failure of flow '{self.flow.name}'")
+
+    # --- firing edges -------------------------------------------------------------------
+
+    def _condition(self, edge: EdgeTable, view: ParentResults) -> bool:
+        try:
+            result = bool(edge.condition(view, self.state.node_args))
+        except StorageError:
+            raise  # the runtime retries the step; nothing was committed
+        except Exception as exc:  # noqa: BLE001 - user predicates may raise anything
+            raise UserCodeError(f"condition {edge.condition_str} of edge {edge.id} in flow "
+                                f"'{self.flow.name}' raised {type(exc).__name__}: {exc}") from exc
+        if result:
+            if edge.id not in self.state.triggered_edges:
+                self.state.triggered_edges.append(edge.id)
+        else:
+            self.note("EDGE_COND_FALSE", edge=edge.id, condition_str=edge.condition_str)
+        return result
+
+    def _fire(self, edge: EdgeTable, parent: dict[str, Any], view: ParentResults) -> None:
+        destinations = self._planned_destinations(edge)
+        if edge.foreach is None:
+            for name in destinations:
+                self._start(name, parent, edge=edge)
+            return
+        try:
+            items = self.context.resolve(edge.foreach.ref)(view, self.state.node_args)
+            items = list(items) if items is not None else []
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise UserCodeError(f"foreach function {edge.foreach.ref} of edge {edge.id} in flow "
+                                f"'{self.flow.name}' raised {type(exc).__name__}: {exc}") from exc
+        self.note("FOREACH_RESULT", edge=edge.id, foreach_str=str(edge.foreach.ref), count=len(items))
+        for item in items:
+            for name in destinations:
+                if edge.foreach.propagate_result:
+                    self._start(name, parent, edge=edge, node_args=item, force_node_args=True)
+                else:
+                    self._start(name, parent, edge=edge)
+
+    def _start(self, name: str, parent: dict[str, Any], *, edge: EdgeTable | None = None, node_args: Any = None,
+               force_node_args: bool = False, fallback: bool = False) -> None:
+        state, flow = self.state, self.flow
+        reused = self._reusable_result(name)
+        if reused is not None:
+            self.note("SELECTIVE_TASK_REUSE", node_name=name, node_id=reused)
+            self._node_finished(name, reused)
+            return
+        node_id = self.context.new_id()
+        if self.tables.is_task(name):
+            self.actions.append(StartTask(node_id=node_id, name=name, flow_id=state.flow_id, flow_name=flow.name,
+                                          node_args=state.node_args, parent=parent))
+        else:
+            propagate_parent = flow.propagate_parent_failures if fallback else flow.propagate_parent
+            if force_node_args:
+                child_args = node_args
+            else:
+                child_args = state.node_args if name in flow.propagate_node_args else None
+            self.actions.append(StartFlow(
+                node_id=node_id, name=name, parent_flow_id=state.flow_id, node_args=child_args,
+                parent=parent if name in propagate_parent else {},
+                selective=self._child_plan(name, edge)))
+        if name in flow.nowait:
+            return
+        state.active[node_id] = name
+        (self.new_fallbacks if fallback else self.new_started).append(name)
+
+    def _parent_of(self, ids: Mapping[str, str]) -> dict[str, Any]:
+        """The parent mapping a node sees: task ids, plus finished nodes of propagating sub-flows."""
+        parent: dict[str, Any] = {}
+        for source, node_id in ids.items():
+            if self.tables.is_task(source):
+                parent[source] = node_id
+            elif source in self.flow.propagate_finished:
+                parent[source] = self._subflow_nodes(node_id, "finished_nodes", compound=False)
+            elif source in self.flow.propagate_compound_finished:
+                parent[source] = self._subflow_nodes(node_id, "finished_nodes", compound=True)
+        return parent
+
+    def _subflow_nodes(self, flow_id: str, which: str, *, compound: bool) -> dict[str, Any]:
+        """A sub-flow's finished (or failed) nodes, nested by sub-flow, or flattened when compound."""
+        result = self.context.results.result(flow_id) or {}
+        nodes: dict[str, Any] = {}
+        for name, ids in sorted(result.get(which, {}).items()):
+            if not self.tables.is_flow(name):
+                nodes.setdefault(name, []).extend(ids)
+                continue
+            for child_id in ids:
+                child = self._subflow_nodes(child_id, "finished_nodes", compound=compound)
+                if compound:
+                    for task, task_ids in child.items():
+                        nodes.setdefault(task, []).extend(task_ids)
+                else:
+                    merged = nodes.setdefault(name, {})
+                    for key, value in child.items():
+                        if isinstance(value, list):
+                            merged.setdefault(key, []).extend(value)
+                        else:
+                            merged.setdefault(key, {}).update(value)
+        return nodes
+
+    # --- selective runs -----------------------------------------------------------------
+
+    def _in_plan(self, edge: EdgeTable) -> bool:
+        plan = self.state.selective
+        if plan is None:
+            return True
+        if edge.id in plan.get("edges", {}).get(self.flow.name, {}):
+            return True
+        self.note("SELECTIVE_OMIT_EDGE", edge=edge.id)
+        return False
+
+    def _planned_destinations(self, edge: EdgeTable) -> tuple[str, ...]:
+        plan = self.state.selective
+        if plan is None:
+            return edge.to_nodes
+        wanted = set(plan["edges"][self.flow.name][edge.id])
+        kept = tuple(name for name in edge.to_nodes if name in wanted)
+        for name in edge.to_nodes:
+            if name not in wanted:
+                self.note("SELECTIVE_OMIT_NODE", edge=edge.id, node_name=name)
+        return kept
+
+    def _reusable_result(self, name: str) -> str | None:
+        plan = self.state.selective
+        if plan is None or not self.tables.is_task(name) or name in plan.get("task_names", ()):
+            return None
+        task = self.tables.tasks[name]
+        try:
+            func = self.context.resolve(task.selective_run_function)
+            found = func(self.flow.name, name, self.state.node_args, list(plan.get("task_names", ())),
+                         ParentResults(self.context.results, {}))
+        except Exception as exc:  # noqa: BLE001
+            raise UserCodeError(f"selective run function {task.selective_run_function} of task '{name}' raised "
+                                f"{type(exc).__name__}: {exc}") from exc
+        return found if isinstance(found, str) and found else None
+
+    def _child_plan(self, name: str, edge: EdgeTable | None) -> dict[str, Any] | None:
+        if edge is not None and edge.selective is not None:
+            from selflow.dispatcher.selective import compute_plan
+
+            spec = edge.selective
+            return compute_plan(self.tables, name, spec.tasks, follow_subflows=spec.follow_subflows,
+                                run_subsequent=spec.run_subsequent)
+        plan = self.state.selective
+        # a sub-flow the plan does not reach into runs whole (Selinon failed with a KeyError here)
+        return plan if plan is not None and name in plan.get("edges", {}) else None
+
+    # --- endings ------------------------------------------------------------------------
+
+    def _finish_if_done(self) -> None:
+        state = self.state
+        if state.active:
+            return
+        if any(state.failed.values()):
+            self._run_fallbacks()
+            if state.active:
+                return
+        unhandled = sorted(name for name, ids in [*state.failed.items(), *state.propagated.items()] if ids)
+        if unhandled:
+            self._fail(f"node(s) {', '.join(unhandled)} failed in flow '{self.flow.name}'")
+            return
+        state.status = SUCCESS
+        self.note("FLOW_END", result=state.result())
+        self.actions.append(FlowSucceeded(state.result()))
+
+    def _run_fallbacks(self) -> None:
+        """Greedy: the largest failed sets first, ties by name; one fallback run per failed instance."""
+        state, flow = self.state, self.flow
+        candidates = sorted(flow.fallbacks_by_nodes.items(), key=lambda item: (-len(item[0]), sorted(item[0])))
+        for nodes, entries in candidates:
+            while all(state.failed.get(name) for name in nodes):
+                handled = propagate = False
+                for entry in entries:
+                    if not self._fallback_condition(entry):
+                        continue
+                    handled = True
+                    propagate = propagate or entry.propagate_failure
+                    self.note("FALLBACK_START", nodes=sorted(nodes), fallback=list(entry.fallback or [True]))
+                    parent = self._fallback_parent(nodes)
+                    for name in entry.fallback or ():
+                        self._start(name, parent, fallback=True)
+                if not handled:
+                    break
+                # with propagate_failure the fallback runs, but the failure still fails the flow
+                kept = state.propagated if propagate else state.handled
+                for name in sorted(nodes):
+                    kept.setdefault(name, []).append(state.failed[name].pop(0))
+
+    def _fallback_condition(self, entry: FallbackTable) -> bool:
+        try:
+            result = bool(entry.condition(ParentResults(self.context.results, {}), self.state.node_args))
+        except Exception as exc:  # noqa: BLE001
+            raise UserCodeError(f"fallback condition {entry.condition_str} in flow '{self.flow.name}' raised "
+                                f"{type(exc).__name__}: {exc}") from exc
+        self.note("FALLBACK_COND_TRUE" if result else "FALLBACK_COND_FALSE", condition_str=entry.condition_str,
+                  nodes=list(entry.nodes))
+        return result
+
+    def _fallback_parent(self, nodes: Iterable[str]) -> dict[str, Any]:
+        """Fallbacks see which nodes failed (Selinon gave them no parent at all)."""
+        parent: dict[str, Any] = {}
+        for name in sorted(nodes):
+            node_id = self.state.failed[name][0]
+            if self.tables.is_task(name):
+                parent[name] = node_id
+            elif name in self.flow.propagate_failures:
+                parent[name] = self._subflow_nodes(node_id, "failed_nodes", compound=False)
+            elif name in self.flow.propagate_compound_failures:
+                parent[name] = self._subflow_nodes(node_id, "failed_nodes", compound=True)
+        return parent
+
+    def _fail(self, reason: str) -> None:
+        state, flow = self.state, self.flow
+        if state.active:
+            self.actions.append(Revoke(tuple(sorted(state.active))))
+        if state.retried_count < flow.max_retry:
+            self.note("FLOW_RETRY", reason=reason, retried_count=state.retried_count, max_retry=flow.max_retry)
+            restarted = FlowState.new(state.flow_id, state.flow_name, state.initial_node_args, parent=state.parent,
+                                      selective=state.selective, parent_flow_id=state.parent_flow_id)
+            restarted.retried_count = state.retried_count + 1
+            self.state.__dict__.update(restarted.__dict__)
+            self.actions.append(ScheduleTick(flow.retry_countdown, restart=True))
+            return
+        state.active.clear()
+        state.status = FAILURE
+        self.note("FLOW_FAILURE", reason=reason, result=state.result())
+        self.actions.append(FlowFailed(state.result(), reason))
+
+    def _safety_tick(self) -> None:
+        """Ask the flow's sampling strategy when to look again if no node reports in the meantime."""
+        state, flow = self.state, self.flow
+        status = {
+            "previous_retry": state.previous_tick,
+            "active_nodes": sorted(state.active.values()),
+            "failed_nodes": {n: list(i) for n, i in state.failed.items() if i},
+            "new_started_nodes": self.new_started,
+            "new_fallback_nodes": self.new_fallbacks,
+            "finished_nodes": {n: list(i) for n, i in state.finished.items()},
+        }
+        try:
+            countdown = self.context.resolve(flow.sampling.ref)(status, **dict(flow.sampling.args))
+        except Exception as exc:  # noqa: BLE001
+            self._fail(f"sampling strategy {flow.sampling.ref} raised {type(exc).__name__}: {exc}")
+            return
+        if countdown is not None:
+            state.previous_tick = countdown
+            self.actions.append(ScheduleTick(float(countdown)))
+
+    def note(self, event: str, **details: Any) -> None:
+        self.actions.append(Note(event, {"flow_name": self.flow.name, "dispatcher_id": self.state.flow_id,
+                                         **details}))
+
+
+def _task_ids(tables: SystemTables, parent: Mapping[str, Any]) -> dict[str, str]:
+    return {name: node_id for name, node_id in parent.items() if isinstance(node_id, str) and tables.is_task(name)}
