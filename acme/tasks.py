@@ -11,14 +11,14 @@ gives every site the same handful of pages, so results depend only on the flow a
 Every result is a JSON-serialisable dict.
 """
 
-# These classes follow Selinon's task API (run(node_args)); they will subclass selflow.SelflowTask once the runtime lands.
-
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
+
+from selflow import SelflowTask
 
 #: The pages every simulated site has, in sitemap order.
 SIMULATED_PATHS = (
@@ -118,7 +118,7 @@ def _words(text: str) -> list[str]:
     return [word.strip(".,:;!?()").lower() for word in text.split()]
 
 
-class CheckRobots:
+class CheckRobots(SelflowTask):
     """Reads the site's robots rules. ``allowed`` is False for ``intranet.`` hosts."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +131,7 @@ class CheckRobots:
         }
 
 
-class FetchSitemap:
+class FetchSitemap(SelflowTask):
     """Lists the site's pages (the simulated sitemap is the same for every site)."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:
@@ -139,19 +139,18 @@ class FetchSitemap:
         return {"site": site, "pages": [site + path for path in SIMULATED_PATHS]}
 
 
-class FetchPage:
+class FetchPage(SelflowTask):
     """Downloads one page; fails on ``/broken`` every time it is tried."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:
         return fake_page(node_args["url"])
 
 
-class ExtractText:
+class ExtractText(SelflowTask):
     """Turns a page's HTML into plain text with a word count."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:
-        # Re-reads the simulated page; on SelflowTask this becomes parent_task_result("FetchPage").
-        page = fake_page(node_args["url"])
+        page = self.parent_task_result("FetchPage")
         collector = _TextCollector()
         collector.feed(page.get("html", ""))
         # The <h1> repeats the title; keep only the body text after it.
@@ -165,42 +164,49 @@ class ExtractText:
         }
 
 
-class ClassifyTopics:
+class ClassifyTopics(SelflowTask):
     """Tags a page with the topics its words suggest."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:
-        text = ExtractText().run(node_args)["text"]
+        text = self.parent_task_result("ExtractText")["text"]
         words = set(_words(text))
         topics = sorted(topic for topic, hints in _TOPIC_WORDS.items() if words & hints)
         return {"url": node_args["url"], "topics": topics}
 
 
-class ExtractPrices:
+class ExtractPrices(SelflowTask):
     """Finds the prices quoted on a product page."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:
-        text = ExtractText().run(node_args)["text"]
+        text = self.parent_task_result("ExtractText")["text"]
         return {"url": node_args["url"], "currency": "USD", "prices": [float(p) for p in _PRICE.findall(text)]}
 
 
-class RecordDeadLink:
+class RecordDeadLink(SelflowTask):
     """Fallback of FetchPage: notes the page as dead so the audit still completes."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:
-        return {"url": node_args["url"], "dead": True, "reason": "the page could not be fetched"}
+        error = self.parent_task_exception("FetchPage")
+        return {"url": node_args["url"], "dead": True, "reason": error["message"]}
 
 
-class ComposeReport:
+class ComposeReport(SelflowTask):
     """Writes the audit summary once the crawl is over."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:
         site = _site(node_args)
-        limit = node_args.get("max_pages")
-        planned = len(SIMULATED_PATHS) if limit is None else min(int(limit), len(SIMULATED_PATHS))
-        return {"site": site, "title": f"Site audit of {site}", "pages_planned": planned}
+        crawl = self.parent.get("crawl_site", {})  # its finished nodes, thanks to propagate_finished
+        analyzed = crawl.get("analyze_page", {})
+        return {
+            "site": site,
+            "title": f"Site audit of {site}",
+            "pages_fetched": len(analyzed.get("FetchPage", [])),
+            "dead_links": len(analyzed.get("RecordDeadLink", [])),
+            "pages_classified": len(analyzed.get("ClassifyTopics", [])),
+        }
 
 
-class NotifyTeam:
+class NotifyTeam(SelflowTask):
     """Tells the team channel that the audit is ready (simulated: nothing is sent)."""
 
     def run(self, node_args: dict[str, Any]) -> dict[str, Any]:

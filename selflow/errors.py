@@ -71,3 +71,11 @@ class FatalTaskError(SelflowError):
 
 class MigrationError(SelflowError):
     """A migration could not be created or applied."""
+
+
+class NoParentNodeError(SelflowError):
+    """A task asked for the result of a parent it does not have."""
+
+
+class RequestError(SelflowError):
+    """A request that cannot be answered, e.g. the exception of a parent that did not fail."""

@@ -1,0 +1,303 @@
+"""The runtime core shared by the embedded run and Celery workers.
+
+It runs the two kinds of work selflow has: a **node** (the task envelope: run the user task, keep
+its result, report to the flow) and a **dispatcher step** (feed a flow's new events to the engine
+and carry out its actions). A finished node drives its flow's step inline when it can take the
+flow's lock; when another worker holds it, that worker sees the new event before it lets go, so no
+wake-up message is needed and none is lost.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from selflow.dispatcher.engine import StepContext, step
+from selflow.dispatcher.records import (
+    RUNNING,
+    Action,
+    FlowFailed,
+    FlowState,
+    FlowSucceeded,
+    NodeFailed,
+    NodeSucceeded,
+    Note,
+    Revoke,
+    ScheduleTick,
+    StartFlow,
+    StartTask,
+)
+from selflow.errors import FatalTaskError, UnknownFlowError
+from selflow.codegen.issues import suggestion
+from selflow.refs import resolve
+from selflow.runtime.publisher import Publisher
+from selflow.runtime.store import FlowStore
+from selflow.tables import SystemTables
+from selflow.task import Retry, SelflowTask
+
+log = logging.getLogger("selflow.runtime")
+
+Tracer = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """What the envelope did: ``succeeded``, ``failed``, ``retry`` (after ``countdown``), ``skipped``."""
+
+    kind: str
+    countdown: float = 0
+    counted: bool = True
+    error: str = ""
+
+
+class StoreResults:
+    """The engine's view of node results, read from the store once per step."""
+
+    def __init__(self, store: FlowStore):
+        self._store = store
+        self._cache: dict[str, Any] = {}
+
+    def result(self, node_id: str) -> Any:
+        if node_id not in self._cache:
+            self._cache[node_id] = self._store.load_result(node_id)
+        return self._cache[node_id]
+
+
+class Runtime:
+    def __init__(self, tables: SystemTables, store: FlowStore, publisher: Publisher, *,
+                 tracers: tuple[Tracer, ...] = ()):
+        self.tables = tables
+        self.store = store
+        self.publisher = publisher
+        self.tracers = tracers
+
+    # --- starting flows -----------------------------------------------------------------
+
+    def start_flow(self, name: str, node_args: Any = None, *, flow_id: str | None = None,
+                   parent: dict[str, Any] | None = None, selective: dict[str, Any] | None = None,
+                   parent_flow_id: str | None = None, countdown: float | None = None) -> str:
+        """Create a flow's state and send its first Dispatcher message; returns the flow id."""
+        if name not in self.tables.flows:
+            raise UnknownFlowError(f"unknown flow '{name}'{suggestion(name, self.tables.flows)}")
+        flow_id = flow_id or uuid.uuid4().hex
+        state = FlowState.new(flow_id, name, node_args, parent=parent, selective=selective,
+                              parent_flow_id=parent_flow_id)
+        self.store.create_flow(state)
+        self.trace("FLOW_SCHEDULE", flow_name=name, dispatcher_id=flow_id, node_args=node_args, parent=parent)
+        self.publisher.dispatch(flow_id, queue=self.tables.flows[name].queue, countdown=countdown)
+        return flow_id
+
+    # --- dispatcher steps ---------------------------------------------------------------
+
+    def dispatcher_tick(self, flow_id: str) -> float | None:
+        """Body of the Dispatcher task: one step; returns the countdown to the next safety tick."""
+        self.trace("DISPATCHER_WAKEUP", dispatcher_id=flow_id)
+        return self.drive(flow_id, tick=True)
+
+    def drive(self, flow_id: str, *, tick: bool = False) -> float | None:
+        """Step the flow while it has events, if its lock is free; otherwise leave it to the holder."""
+        token = uuid.uuid4().hex
+        next_tick: float | None = None
+        while True:
+            if not self.store.try_lock(flow_id, token):
+                return next_tick
+            try:
+                state = self.store.load_state(flow_id)
+                if state is None:
+                    log.warning("no state for flow %s; dropping its wake-up", flow_id)
+                    return None
+                events = self.store.read_events(flow_id)
+                was_running = state.status == RUNNING
+                if was_running and (events or tick or not state.started):
+                    state, actions = step(self.tables, state, events, StepContext(results=StoreResults(self.store)))
+                    next_tick = self._carry_out(state, actions, tick=tick)
+                self.store.commit(state, len(events))
+            finally:
+                self.store.unlock(flow_id, token)
+            if state.status != RUNNING:
+                if was_running:
+                    self._flow_ended(state)
+                return None
+            tick = False
+            if not self.store.has_events(flow_id):
+                return next_tick
+
+    def _carry_out(self, state: FlowState, actions: list[Action], *, tick: bool) -> float | None:
+        next_tick = None
+        for action in actions:
+            if isinstance(action, StartTask):
+                spec = self.tables.tasks[action.name]
+                self.trace("TASK_SCHEDULE", flow_name=action.flow_name, dispatcher_id=action.flow_id,
+                           task_name=action.name, task_id=action.node_id, parent=action.parent, queue=spec.queue)
+                self.publisher.start_task(action, queue=spec.queue)
+            elif isinstance(action, StartFlow):
+                self.trace("SUBFLOW_SCHEDULE", flow_name=state.flow_name, dispatcher_id=state.flow_id,
+                           child_flow_name=action.name, child_dispatcher_id=action.node_id)
+                self.start_flow(action.name, action.node_args, flow_id=action.node_id, parent=action.parent,
+                                selective=action.selective, parent_flow_id=action.parent_flow_id)
+            elif isinstance(action, Revoke):
+                self._revoke(list(action.node_ids))
+            elif isinstance(action, ScheduleTick):
+                if action.restart:
+                    self.publisher.dispatch(state.flow_id, queue=self.tables.flows[state.flow_name].queue,
+                                            countdown=action.countdown)
+                elif tick:
+                    next_tick = action.countdown
+            elif isinstance(action, Note):
+                self.trace(action.event, **action.details)
+            elif isinstance(action, (FlowSucceeded, FlowFailed)):
+                pass  # handled once the state is committed (_flow_ended)
+        return next_tick
+
+    def _revoke(self, node_ids: list[str]) -> None:
+        self.store.revoke(node_ids)
+        self.publisher.revoke(node_ids)
+        for node_id in node_ids:
+            child = self.store.load_state(node_id)
+            if child is not None and child.status == RUNNING:
+                self.cancel_flow(node_id, reason="revoked by its parent flow")
+
+    def cancel_flow(self, flow_id: str, *, reason: str) -> None:
+        """Stop a running flow and everything it runs (a revoked sub-flow, a user's cancel)."""
+        token = uuid.uuid4().hex
+        for _ in range(200):
+            if self.store.try_lock(flow_id, token):
+                break
+            time.sleep(0.01)
+        else:
+            log.warning("could not lock flow %s to cancel it", flow_id)
+            return
+        try:
+            state = self.store.load_state(flow_id)
+            if state is None or state.status != RUNNING:
+                return
+            active = sorted(state.active)
+            state.active.clear()
+            state.status = "failure"
+            self.store.commit(state, 0)
+        finally:
+            self.store.unlock(flow_id, token)
+        self.trace("FLOW_FAILURE", flow_name=state.flow_name, dispatcher_id=flow_id, reason=reason)
+        if active:
+            self._revoke(active)
+        self.store.save_result(flow_id, state.result())
+        self.store.announce_end(flow_id)
+
+    def _flow_ended(self, state: FlowState) -> None:
+        """Publish a finished flow's result and report it to its parent flow, if any."""
+        self.store.save_result(state.flow_id, state.result())
+        self.store.announce_end(state.flow_id)
+        if state.parent_flow_id is None:
+            return
+        if state.status == "success":
+            event: NodeSucceeded | NodeFailed = NodeSucceeded(state.flow_id)
+        else:
+            self.store.save_error(state.flow_id, {"type": "FlowError", "message": f"flow {state.flow_name} failed",
+                                                  "traceback": "", "result": state.result()})
+            event = NodeFailed(state.flow_id, f"flow {state.flow_name} failed")
+        self.store.push_event(state.parent_flow_id, event)
+        self.drive(state.parent_flow_id)
+
+    # --- the task envelope --------------------------------------------------------------
+
+    def run_node(self, message: StartTask, *, retried_count: int = 0) -> NodeOutcome:
+        """Run one task and report it to its flow; retries are left to the caller (Celery or embedded)."""
+        if self.store.is_revoked(message.node_id):
+            return NodeOutcome("skipped")
+        spec = self.tables.tasks[message.name]
+        details = dict(flow_name=message.flow_name, dispatcher_id=message.flow_id, task_name=message.name,
+                       task_id=message.node_id)
+        self.trace("TASK_START", parent=message.parent, node_args=message.node_args, **details)
+        try:
+            result = self._call_task(message)
+            _check_json(result, message.name)
+        except Retry as retry:
+            self.trace("TASK_RETRY", countdown=retry.countdown, user_retry=True, **details)
+            return NodeOutcome("retry", countdown=retry.countdown, counted=False)
+        except Exception as exc:  # noqa: BLE001 - a task may raise anything; it is its failure
+            if not isinstance(exc, FatalTaskError) and retried_count < spec.max_retry:
+                self.trace("TASK_RETRY", countdown=spec.retry_countdown, retried_count=retried_count,
+                           max_retry=spec.max_retry, what=_describe(exc), **details)
+                return NodeOutcome("retry", countdown=spec.retry_countdown)
+            return self._report_failure(message, exc, details)
+        if self.store.is_revoked(message.node_id):
+            return NodeOutcome("skipped")
+        self.store.save_result(message.node_id, result)
+        self.trace("TASK_END", **details)
+        self.store.push_event(message.flow_id, NodeSucceeded(message.node_id))
+        self.drive(message.flow_id)
+        return NodeOutcome("succeeded")
+
+    def fail_node(self, message: StartTask, error: str) -> NodeOutcome:
+        """Report a node that failed outside the task's own code (killed, timed out)."""
+        return self._report_failure(message, None, dict(flow_name=message.flow_name, dispatcher_id=message.flow_id,
+                                                        task_name=message.name, task_id=message.node_id),
+                                    error=error)
+
+    def _report_failure(self, message: StartTask, exc: BaseException | None, details: dict[str, Any], *,
+                        error: str = "") -> NodeOutcome:
+        if self.store.is_revoked(message.node_id):
+            return NodeOutcome("skipped")
+        text = _describe(exc) if exc is not None else error
+        self.store.save_error(message.node_id, {
+            "type": type(exc).__name__ if exc is not None else "NodeError",
+            "message": str(exc) if exc is not None else error,
+            "traceback": "".join(traceback.format_exception(exc)) if exc is not None else "",
+        })
+        self.trace("TASK_FAILURE", what=text, **details)
+        self.store.push_event(message.flow_id, NodeFailed(message.node_id, text))
+        self.drive(message.flow_id)
+        return NodeOutcome("failed", error=text)
+
+    def _call_task(self, message: StartTask) -> Any:
+        target = resolve(self.tables.tasks[message.name].ref)
+        if inspect.isclass(target):
+            instance = target(flow_name=message.flow_name, task_name=message.name, parent=message.parent,
+                              task_id=message.node_id, dispatcher_id=message.flow_id, store=self.store)
+            return instance.run(message.node_args)
+        if _accepts(target, "task"):
+            context = SelflowTask(flow_name=message.flow_name, task_name=message.name, parent=message.parent,
+                                  task_id=message.node_id, dispatcher_id=message.flow_id, store=self.store)
+            return target(message.node_args, task=context)
+        return target(message.node_args)
+
+    # --- tracing ------------------------------------------------------------------------
+
+    def trace(self, event: str, **details: Any) -> None:
+        for tracer in self.tracers:
+            try:
+                tracer(event, details)
+            except Exception:  # noqa: BLE001 - a broken tracer must never break a flow
+                log.exception("trace backend %r failed on %s", tracer, event)
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _check_json(result: Any, task: str) -> None:
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"task {task} returned a result that is not JSON-serialisable: {exc}") from exc
+
+
+def message_to_kwargs(message: StartTask) -> dict[str, Any]:
+    return asdict(message)
+
+
+def message_from_kwargs(kwargs: dict[str, Any]) -> StartTask:
+    return StartTask(**{k: kwargs[k] for k in StartTask.__dataclass_fields__})
