@@ -20,12 +20,13 @@ install:
 install-test:
 	$(PYTHON) -m pip install -q -e '.[test]'
 
-## Check, compile and plot the reference configuration in config/.
+## Check, compile and plot the reference configuration in config/, then run its site_audit flow embedded.
 demo: install
 	bash scripts/ensure-system-deps.sh
 	$(SELFLOW) check $(CONFIG)
 	$(SELFLOW) compile $(CONFIG) -o $(BUILD)/tables.py
 	$(SELFLOW) plot $(CONFIG) --format png --output-dir $(BUILD)/plots
+	$(SELFLOW) run-flow $(CONFIG) --flow site_audit --node-args '{"site": "https://shop.acme.test", "notify": "#web-audit"}'
 
 ## Run the whole test suite, starting Redis/RabbitMQ/PostgreSQL first if they are down.
 test: install-test

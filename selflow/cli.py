@@ -284,5 +284,7 @@ def inspect(definitions: Definitions, list_task_queues: bool, list_dispatcher_qu
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    import selflow.cli_runtime  # noqa: F401 - registers run-flow (kept apart: it imports the runtime)
+
     """Console-script entry point; ``argv`` defaults to ``sys.argv[1:]``; exits with an EXIT_* code."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="selflow")

@@ -102,6 +102,12 @@ class FlowTable:
                 index.setdefault(name, []).append(edge)
         return {name: tuple(edges) for name, edges in index.items()}
 
+    def nodes_started(self) -> frozenset[str]:
+        """Every node this flow can start: edge destinations and fallbacks."""
+        names = {name for edge in self.edges for name in edge.to_nodes}
+        names.update(name for entry in self.failures for name in entry.fallback or ())
+        return frozenset(names)
+
     @cached_property
     def fallbacks_by_nodes(self) -> Mapping[frozenset[str], tuple[FallbackTable, ...]]:
         """Failed node set -> its fallback entries, in declaration order."""
