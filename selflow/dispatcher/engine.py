@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from selflow.codegen.model import ImportRef
 from selflow.dispatcher.records import (
@@ -47,7 +48,8 @@ class ResultReader(Protocol):
 
 
 class UserCodeError(SelflowError):
-    """A condition, foreach function, strategy or selective function raised."""
+    """A condition, foreach function, strategy or selective function raised, or an edge's
+    selective run found no path in its sub-flow."""
 
 
 @dataclass
@@ -91,6 +93,10 @@ class _Step:
         self.actions: list[Action] = []
         self.new_started: list[str] = []
         self.new_fallbacks: list[str] = []
+        #: reused results (selective runs) waiting to be handled like nodes that just finished
+        self.reused: deque[tuple[str, str]] = deque()
+        #: plans of edge-level selective runs, computed once per step and edge
+        self.child_plans: dict[str, dict[str, Any]] = {}
 
     # --- driver -------------------------------------------------------------------------
 
@@ -106,6 +112,7 @@ class _Step:
                     break
                 if isinstance(event, NodeSucceeded):
                     self._succeeded(event.node_id)
+                    self._finish_reused()
                 elif isinstance(event, NodeFailed):
                     self._failed(event)
             if state.status == RUNNING and state.started:
@@ -124,6 +131,7 @@ class _Step:
         for edge in self.flow.starting_edges:
             if self._in_plan(edge) and self._condition(edge, view):
                 self._fire(edge, dict(state.parent), view)
+        self._finish_reused()
 
     # --- events -------------------------------------------------------------------------
 
@@ -133,23 +141,38 @@ class _Step:
         if name is None:
             return  # a duplicate report, or a node of an earlier attempt: nothing to do
         self.note("NODE_SUCCESSFUL", node_name=name, node_id=node_id)
+        self._node_finished(name, node_id)
+
+    def _finish_reused(self) -> None:
+        """Handle reused results like nodes that finished right after the one that led to them.
+
+        A queue rather than recursion: the node that led to a reuse is recorded as finished
+        first, so a join of both fires, and a long chain of reused tasks needs no deep stack.
+        """
+        while self.reused:
+            self._node_finished(*self.reused.popleft())
+
+    def _node_finished(self, name: str, node_id: str) -> None:
+        state = self.state
         if self.flow.node_args_from_first and not state.node_args_replaced and not state.finished:
             state.node_args = self.context.results.result(node_id)
             state.node_args_replaced = True
-        self._node_finished(name, node_id)
-
-    def _node_finished(self, name: str, node_id: str) -> None:
-        for edge in self.flow.edges_by_source.get(name, ()):
-            if not self._in_plan(edge):
-                continue
-            slots = [[node_id] if source == name else self.state.finished.get(source, [])
-                     for source in edge.from_nodes]
-            for combination in itertools.product(*slots):
-                ids = dict(zip(edge.from_nodes, combination))
-                view = ParentResults(self.context.results, {s: i for s, i in ids.items() if self.tables.is_task(s)})
-                if self._condition(edge, view):
-                    self._fire(edge, self._parent_of(ids), view)
-        self.state.finished.setdefault(name, []).append(node_id)
+        try:
+            for edge in self.flow.edges_by_source.get(name, ()):
+                if not self._in_plan(edge):
+                    continue
+                slots = [[node_id] if source == name else self.state.finished.get(source, [])
+                         for source in edge.from_nodes]
+                for combination in itertools.product(*slots):
+                    ids = dict(zip(edge.from_nodes, combination))
+                    view = ParentResults(self.context.results,
+                                         {s: i for s, i in ids.items() if self.tables.is_task(s)})
+                    if self._condition(edge, view):
+                        self._fire(edge, self._parent_of(ids), view)
+        finally:
+            # after its own edges, so two nodes finishing in one step pair up exactly once; and
+            # even when user code raised, so the failed flow's result still lists the node
+            self.state.finished.setdefault(name, []).append(node_id)
 
     def _failed(self, event: NodeFailed) -> None:
         state = self.state
@@ -173,8 +196,8 @@ class _Step:
             raise UserCodeError(f"condition {edge.condition_str} of edge {edge.id} in flow "
                                 f"'{self.flow.name}' raised {type(exc).__name__}: {exc}") from exc
         if result:
-            if edge.id not in self.state.triggered_edges:
-                self.state.triggered_edges.append(edge.id)
+            triggered = self.state.triggered_edges
+            triggered[edge.id] = triggered.get(edge.id, 0) + 1
         else:
             self.note("EDGE_COND_FALSE", edge=edge.id, condition_str=edge.condition_str)
         return result
@@ -183,7 +206,7 @@ class _Step:
         destinations = self._planned_destinations(edge)
         if edge.foreach is None:
             for name in destinations:
-                self._start(name, parent, edge=edge)
+                self._start(name, parent, edge=edge, view=view)
             return
         try:
             items = self.context.resolve(edge.foreach.ref)(view, self.state.node_args)
@@ -197,17 +220,17 @@ class _Step:
         for item in items:
             for name in destinations:
                 if edge.foreach.propagate_result:
-                    self._start(name, parent, edge=edge, node_args=item, force_node_args=True)
+                    self._start(name, parent, edge=edge, node_args=item, force_node_args=True, view=view)
                 else:
-                    self._start(name, parent, edge=edge)
+                    self._start(name, parent, edge=edge, view=view)
 
     def _start(self, name: str, parent: dict[str, Any], *, edge: EdgeTable | None = None, node_args: Any = None,
-               force_node_args: bool = False, fallback: bool = False) -> None:
+               force_node_args: bool = False, fallback: bool = False, view: ParentResults | None = None) -> None:
         state, flow = self.state, self.flow
-        reused = self._reusable_result(name)
+        reused = None if fallback else self._reusable_result(name, view)
         if reused is not None:
             self.note("SELECTIVE_TASK_REUSE", node_name=name, node_id=reused)
-            self._node_finished(name, reused)
+            self.reused.append((name, reused))
             return
         node_id = self.context.new_id()
         if self.tables.is_task(name):
@@ -241,7 +264,11 @@ class _Step:
         return parent
 
     def _subflow_nodes(self, flow_id: str, which: str, *, compound: bool) -> dict[str, Any]:
-        """A sub-flow's finished (or failed) nodes, nested by sub-flow, or flattened when compound."""
+        """A sub-flow's finished (or failed) nodes, nested by sub-flow, or flattened when compound.
+
+        Nested sub-flows contribute their own ``which`` nodes; instances of one sub-flow are merged
+        at every level.
+        """
         result = self.context.results.result(flow_id) or {}
         nodes: dict[str, Any] = {}
         for name, ids in sorted(result.get(which, {}).items()):
@@ -249,17 +276,8 @@ class _Step:
                 nodes.setdefault(name, []).extend(ids)
                 continue
             for child_id in ids:
-                child = self._subflow_nodes(child_id, "finished_nodes", compound=compound)
-                if compound:
-                    for task, task_ids in child.items():
-                        nodes.setdefault(task, []).extend(task_ids)
-                else:
-                    merged = nodes.setdefault(name, {})
-                    for key, value in child.items():
-                        if isinstance(value, list):
-                            merged.setdefault(key, []).extend(value)
-                        else:
-                            merged.setdefault(key, {}).update(value)
+                child = self._subflow_nodes(child_id, which, compound=compound)
+                _merge_nodes(nodes if compound else nodes.setdefault(name, {}), child)
         return nodes
 
     # --- selective runs -----------------------------------------------------------------
@@ -284,7 +302,7 @@ class _Step:
                 self.note("SELECTIVE_OMIT_NODE", edge=edge.id, node_name=name)
         return kept
 
-    def _reusable_result(self, name: str) -> str | None:
+    def _reusable_result(self, name: str, view: ParentResults | None) -> str | None:
         plan = self.state.selective
         if plan is None or not self.tables.is_task(name) or name in plan.get("task_names", ()):
             return None
@@ -292,7 +310,9 @@ class _Step:
         try:
             func = self.context.resolve(task.selective_run_function)
             found = func(self.flow.name, name, self.state.node_args, list(plan.get("task_names", ())),
-                         ParentResults(self.context.results, {}))
+                         view if view is not None else ParentResults(self.context.results, {}))
+        except StorageError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise UserCodeError(f"selective run function {task.selective_run_function} of task '{name}' raised "
                                 f"{type(exc).__name__}: {exc}") from exc
@@ -300,11 +320,18 @@ class _Step:
 
     def _child_plan(self, name: str, edge: EdgeTable | None) -> dict[str, Any] | None:
         if edge is not None and edge.selective is not None:
-            from selflow.dispatcher.selective import compute_plan
+            if edge.id not in self.child_plans:
+                from selflow.dispatcher.selective import compute_plan
 
-            spec = edge.selective
-            return compute_plan(self.tables, name, spec.tasks, follow_subflows=spec.follow_subflows,
-                                run_subsequent=spec.run_subsequent)
+                spec = edge.selective
+                try:
+                    self.child_plans[edge.id] = compute_plan(
+                        self.tables, name, spec.tasks, follow_subflows=spec.follow_subflows,
+                        run_subsequent=spec.run_subsequent)
+                except SelflowError as exc:  # the compiler cannot see every path: fail the flow, do not crash
+                    raise UserCodeError(f"selective run of sub-flow '{name}' on edge {edge.id} in flow "
+                                        f"'{self.flow.name}': {exc}") from exc
+            return self.child_plans[edge.id]
         plan = self.state.selective
         # a sub-flow the plan does not reach into runs whole (Selinon failed with a KeyError here)
         return plan if plan is not None and name in plan.get("edges", {}) else None
@@ -393,14 +420,14 @@ class _Step:
     def _safety_tick(self) -> None:
         """Ask the flow's sampling strategy when to look again if no node reports in the meantime."""
         state, flow = self.state, self.flow
-        status = {
-            "previous_retry": state.previous_tick,
-            "active_nodes": sorted(state.active.values()),
-            "failed_nodes": {n: list(i) for n, i in state.failed.items() if i},
-            "new_started_nodes": self.new_started,
-            "new_fallback_nodes": self.new_fallbacks,
-            "finished_nodes": {n: list(i) for n, i in state.finished.items()},
-        }
+        status = _StrategyStatus({
+            "previous_retry": lambda: state.previous_tick,
+            "active_nodes": lambda: _ActiveNames(state.active),
+            "failed_nodes": lambda: {n: list(i) for n, i in state.failed.items() if i},
+            "new_started_nodes": lambda: self.new_started,
+            "new_fallback_nodes": lambda: self.new_fallbacks,
+            "finished_nodes": lambda: {n: list(i) for n, i in state.finished.items()},
+        })
         try:
             countdown = self.context.resolve(flow.sampling.ref)(status, **dict(flow.sampling.args))
         except Exception as exc:  # noqa: BLE001
@@ -413,6 +440,73 @@ class _Step:
     def note(self, event: str, **details: Any) -> None:
         self.actions.append(Note(event, {"flow_name": self.flow.name, "dispatcher_id": self.state.flow_id,
                                          **details}))
+
+
+class _StrategyStatus(Mapping[str, Any]):
+    """What a sampling strategy sees: a mapping whose entries are built on first read.
+
+    The strategy runs on every step, and copying the finished nodes for it would make each event
+    cost as much as the flow is big; strategies that do not read an entry do not pay for it.
+    """
+
+    __slots__ = ("_makers", "_values")
+
+    def __init__(self, makers: dict[str, Callable[[], Any]]):
+        self._makers = makers
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._values:
+            self._values[key] = self._makers[key]()
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
+class _ActiveNames(Sequence[str]):
+    """The sorted names of the active nodes; knows its length at once and sorts only when read
+    (the built-in strategies only ask whether it is empty)."""
+
+    __slots__ = ("_active", "_names")
+
+    def __init__(self, active: Mapping[str, str]):
+        self._active = active
+        self._names: list[str] | None = None
+
+    def _sorted(self) -> list[str]:
+        if self._names is None:
+            self._names = sorted(self._active.values())
+        return self._names
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._sorted()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sorted())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and not isinstance(other, str) and self._sorted() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._sorted())
+
+
+def _merge_nodes(into: dict[str, Any], more: Mapping[str, Any]) -> None:
+    """Merge ``{task: [ids], flow: {...}}`` mappings: id lists are joined, nested flows merged."""
+    for key, value in more.items():
+        if isinstance(value, list):
+            into.setdefault(key, []).extend(value)
+        else:
+            _merge_nodes(into.setdefault(key, {}), value)
 
 
 def _task_ids(tables: SystemTables, parent: Mapping[str, Any]) -> dict[str, str]:

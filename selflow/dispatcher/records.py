@@ -42,13 +42,17 @@ class FlowState:
     active: dict[str, str] = field(default_factory=dict)
     finished: dict[str, list[str]] = field(default_factory=dict)
     failed: dict[str, list[str]] = field(default_factory=dict)
-    triggered_edges: list[str] = field(default_factory=list)
+    #: edge id -> how many times its condition was true (a dict, so recording one is O(1))
+    triggered_edges: dict[str, int] = field(default_factory=dict)
     #: failed ids whose failure a fallback has handled (kept for the result, not for fallbacks)
     handled: dict[str, list[str]] = field(default_factory=dict)
     #: failed ids whose fallback ran with ``propagate_failure``: the flow still fails
     propagated: dict[str, list[str]] = field(default_factory=dict)
     #: the sampling strategy's previous answer, for strategies that adapt
     previous_tick: float | None = None
+    #: the number of the flow's current chain of Dispatcher ticks (the runtime's, not the engine's):
+    #: a tick message carrying another number is stale or a duplicate and does not re-schedule itself
+    tick_seq: int = 0
 
     @staticmethod
     def new(flow_id: str, flow_name: str, node_args: Any = None, *, parent: dict[str, Any] | None = None,
@@ -78,14 +82,24 @@ class FlowState:
         if not isinstance(data, dict) or "flow_id" not in data or "flow_name" not in data:
             raise DecodeError("not a flow state", data)
         version = data.get("schema_version", STATE_SCHEMA_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise DecodeError(f"bad flow state schema version {version!r}", data)
         if version > STATE_SCHEMA_VERSION:
             raise DecodeError(f"flow state schema {version} is newer than this worker's "
                               f"({STATE_SCHEMA_VERSION}); upgrade selflow", data)
         known = {k: v for k, v in data.items() if k in FlowState.__dataclass_fields__}
+        if isinstance(known.get("triggered_edges"), list):  # written before it became a dict
+            known["triggered_edges"] = {edge: 1 for edge in known["triggered_edges"]}
+        for name in _MAPPING_FIELDS:
+            if name in known and not isinstance(known[name], dict):
+                raise DecodeError(f"bad flow state: '{name}' is a {type(known[name]).__name__}, not a mapping", data)
         try:
             return FlowState(**known)
         except TypeError as exc:  # pragma: no cover - guarded by the filter above
             raise DecodeError(f"bad flow state: {exc}", data) from exc
+
+
+_MAPPING_FIELDS = ("parent", "active", "finished", "failed", "triggered_edges", "handled", "propagated")
 
 
 # --- events -----------------------------------------------------------------------------
