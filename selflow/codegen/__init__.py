@@ -28,11 +28,7 @@ def load_system(configs: Sequence[str] = (), *, nodes: str | None = None, flows:
     storages = read_storages(issues, raw.storages)
     global_spec = read_global(issues, raw.global_, storages)
     tasks = read_tasks(issues, raw.tasks, storages, global_spec.default_task_queue)
-    if not raw.tasks:
-        issues.error(raw.first_mark, "tasks", "no tasks defined")
     listed = read_flow_listing(issues, raw.flows, tasks)
-    if not raw.flows:
-        issues.error(raw.first_mark, "flows", "no flows listed")
     catalog = PredicateCatalog(issues, global_spec, raw.global_)
     flow_specs = FlowReader(issues, tasks, storages, listed, global_spec, catalog).read_all(raw.flow_definitions)
     issues.raise_if_any()

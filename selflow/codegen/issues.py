@@ -7,6 +7,7 @@ returns a usable fallback value, so one run reports everything at once.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import string
@@ -28,6 +29,11 @@ def suggestion(name: object, candidates: Iterable[str]) -> str:
         return ""
     matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def first_at(first: Mark, here: Mark) -> str:
+    """Where an earlier definition is: ``line 3`` in the same file, else ``path:3``."""
+    return f"line {first.line}" if first.path == here.path else f"{first.path}:{first.line}"
 
 
 def type_name(value: Any) -> str:
@@ -83,10 +89,18 @@ class Issues:
 
     # --- scalars ------------------------------------------------------------------------
 
-    def string(self, data: YMap, key: str, key_path: str, default: str | None = None) -> str | None:
-        value = data.get(key, default)
-        if value is None or value is default:
-            return value
+    def string(self, data: YMap, key: str, key_path: str, default: str | None = None, *,
+               required: bool = False) -> str | None:
+        """A non-empty string; ``default`` when the key is absent or left empty.
+
+        With ``required``, a key given with no value is an issue (a missing key is reported by
+        ``keys``).
+        """
+        value = data.get(key)
+        if value is None:
+            if required and key in data:
+                self.error(data.mark_of(key), _join(key_path, key), "needs a value")
+            return default
         if isinstance(value, str) and value:
             return value
         self.error(data.mark_of(key), _join(key_path, key), f"must be a non-empty string, not {type_name(value)}")
@@ -108,7 +122,7 @@ class Issues:
 
     def seconds(self, data: YMap, key: str, key_path: str, default: float = 0) -> float:
         value = data.get(key, default)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
             return value
         self.error(data.mark_of(key), _join(key_path, key), f"must be a number of seconds >= 0, not {value!r}")
         return default

@@ -42,7 +42,7 @@ def _yaml_files_under(directory: str) -> list[str]:
     found = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(root, f) for f in sorted(files)
+        found += [os.path.normpath(os.path.join(root, f)) for f in sorted(files)
                   if f.endswith(YAML_SUFFIXES) and not f.startswith(".")]
     return found
 
@@ -52,7 +52,8 @@ def _expand(path: str, issues: Issues, *, flows_only: bool) -> list[tuple[str, b
     if os.path.isdir(path):
         if flows_only:
             return [(f, True) for f in _yaml_files_under(path)]
-        nodes = [os.path.join(path, n) for n in ("nodes.yaml", "nodes.yml") if os.path.isfile(os.path.join(path, n))]
+        nodes = [os.path.normpath(os.path.join(path, n)) for n in ("nodes.yaml", "nodes.yml")
+                 if os.path.isfile(os.path.join(path, n))]
         if len(nodes) > 1:
             issues.error(Mark.unknown(path), "", "holds both nodes.yaml and nodes.yml; keep one")
         if not nodes:
@@ -145,13 +146,13 @@ def read_config(configs: Sequence[str] = (), *, nodes: str | None = None, flows:
             continue
         if "tasks" in doc:
             raw.has_tasks = True
-            if doc["tasks"] is None:
+            if doc["tasks"] is None or doc["tasks"] == []:
                 issues.error(doc.mark_of("tasks"), "tasks", "no tasks defined (the list is empty)")
             else:
                 raw.tasks += _section_list(doc, "tasks", issues)
         if "flows" in doc:
             raw.has_flows = True
-            if doc["flows"] is None:
+            if doc["flows"] is None or doc["flows"] == []:
                 issues.error(doc.mark_of("flows"), "flows", "no flows listed (the list is empty)")
             else:
                 raw.flows += _section_list(doc, "flows", issues)
@@ -170,7 +171,7 @@ def read_config(configs: Sequence[str] = (), *, nodes: str | None = None, flows:
                 raw.global_, global_mark = doc["global"], doc.key_mark("global")
             else:
                 issues.error(doc.mark_of("global"), "global", f"must be a mapping, not {type_name(doc['global'])}")
-    if fatal:
+    if fatal or (raw.first_mark.line == 0 and issues.found):  # nothing readable: no point going on
         issues.raise_if_any()
     if not raw.has_tasks:
         issues.error(raw.first_mark, "tasks", "no 'tasks' section in any file (is the nodes file missing?)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from selflow.codegen.issues import NODE_NAME, Issues, join_path, suggestion, type_name
+from selflow.codegen.issues import NODE_NAME, Issues, first_at, join_path, suggestion, type_name
 from selflow.codegen.model import (
     PROPAGATE_FLAGS,
     EdgeSpec,
@@ -72,9 +72,8 @@ class FlowReader:
                 continue
             path = f"flows.{name}"
             if name in defined:
-                first = defined[name]
                 self.issues.error(data.mark_of("name"), join_path(path, "name"),
-                                  f"flow '{name}' is defined twice (first at {first.path}:{first.line})")
+                                  f"flow '{name}' is defined twice (first at {first_at(defined[name], data.mark)})")
                 continue
             defined[name] = data.mark_of("name")
             if name not in self.listed:
@@ -98,7 +97,8 @@ class FlowReader:
         edges_value = data.get("edges")
         if "edges" in data and (not isinstance(edges_value, YList) or not edges_value):
             issues.error(data.mark_of("edges"), join_path(path, "edges"),
-                         f"a flow needs a non-empty list of edges, not {type_name(edges_value)}")
+                         "a flow needs at least one edge" if edges_value in (None, [])
+                         else f"must be a list of edges, not {type_name(edges_value)}")
         edges: list[EdgeSpec] = []
         if isinstance(edges_value, YList):
             for index, edge in enumerate(edges_value):
@@ -123,8 +123,8 @@ class FlowReader:
             node_args_from_first=node_args_from_first, propagate=propagate,
             sampling=read_sampling(issues, data, path), throttling=read_throttling(issues, data, "throttling", path),
             cache=read_cache(issues, data, path), mark=data.mark)
-        if len(edges) == len(edges_value or ()):
-            self._graph_checks(flow, data, path)
+        if isinstance(edges_value, YList) and edges_value and len(edges) == len(edges_value):
+            self._graph_checks(flow, edges_value, data, path)
         return flow
 
     def _node_names(self, data: YMap, key: str, path: str) -> list[str]:
@@ -361,7 +361,8 @@ class FlowReader:
                 self.issues.error(data.mark_of(compound), join_path(path, compound),
                                   f"'{plain}' and '{compound}' cannot both cover the same sub-flow{names}")
 
-    def _graph_checks(self, flow: FlowSpec, data: YMap, path: str) -> None:
+    def _graph_checks(self, flow: FlowSpec, edges_value: YList, data: YMap, path: str) -> None:
+        """Checks on the whole graph; run only when every edge is valid."""
         issues = self.issues
         starting = [e for e in flow.edges if not e.from_nodes]
         if not starting:
@@ -375,27 +376,39 @@ class FlowReader:
                 issues.error(mark, key_path, f"the first node '{starting[0].to_nodes[0]}' is a sub-flow; "
                                              "node_args can only come from a task's result")
         started = {n for e in flow.edges for n in e.to_nodes} | {n for f in flow.failures for n in f.fallback or ()}
-        edges_value = data["edges"]
         never_started: set[str] = set()
         for index, edge in enumerate(flow.edges):
             for node in edge.from_nodes:
                 if node not in started:
                     never_started.add(node)
-                    issues.error(edges_value.mark_of(index), f"{path}.edges[{index}].from",
+                    issues.error(_name_mark(edges_value[index], "from", node), f"{path}.edges[{index}].from",
                                  f"'{node}' is never started in flow '{flow.name}', so this edge can never fire")
+        failures_value = data.get("failures")
+        entries = {item.mark: (index, item) for index, item in enumerate(failures_value)
+                   if isinstance(item, YMap)} if isinstance(failures_value, YList) else {}
         for failure in flow.failures:
-            missing = [n for n in failure.nodes if n not in started]
-            if missing:
-                issues.error(failure.mark, join_path(path, "failures"),
-                             f"{', '.join(missing)} is never started in flow '{flow.name}', "
-                             "so this fallback can never run")
+            index, entry = entries[failure.mark]
+            for node in failure.nodes:
+                if node not in started:
+                    issues.error(_name_mark(entry, "nodes", node), f"{path}.failures[{index}].nodes",
+                                 f"'{node}' is never started in flow '{flow.name}', so this fallback can never run")
+        if not starting:
+            return  # nothing is reachable; "no starting edge" says it all
         reachable = _reachable(flow)
         for index, edge in enumerate(flow.edges):
             blocked = [n for n in edge.from_nodes if n not in reachable and n not in never_started]
             if blocked:
-                issues.error(edges_value.mark_of(index), f"{path}.edges[{index}]",
-                             f"unreachable: {', '.join(blocked)} can only start after this edge fires, "
-                             "so it never does")
+                issues.error(_name_mark(edges_value[index], "from", blocked[0]), f"{path}.edges[{index}].from",
+                             f"unreachable: {', '.join(blocked)} only starts after this edge has fired, "
+                             "so this edge can never fire")
+
+
+def _name_mark(data: YMap, key: str, name: str) -> Mark:
+    """Where ``name`` is written in the name-or-list value of ``key``."""
+    value = data.get(key)
+    if isinstance(value, YList) and name in value:
+        return value.mark_of(value.index(name))
+    return data.mark_of(key)
 
 
 def _reachable(flow: FlowSpec) -> set[str]:

@@ -6,12 +6,13 @@ import datetime
 import importlib
 import inspect
 import json
+import math
 import os
 import sys
 from types import ModuleType
 from typing import Any
 
-from selflow.codegen.issues import MODULE_PATH, NODE_NAME, Issues, join_path, suggestion, type_name
+from selflow.codegen.issues import MODULE_PATH, NODE_NAME, Issues, first_at, join_path, suggestion, type_name
 from selflow.codegen.model import CacheSpec, GlobalSpec, ImportRef, SamplingSpec, StorageSpec, TaskSpec, TraceSpec
 from selflow.codegen.yamlsource import Mark, YList, YMap
 from selflow.modulepaths import map_import
@@ -28,6 +29,8 @@ CACHES_MODULE = "selflow.caches"
 STRATEGIES_MODULE = "selflow.strategies"
 ROUTINES_MODULE = "selflow.routines"
 DEFAULT_QUEUE = "celery"
+#: stands in for an import that was reported as wrong; never reaches a returned ``SystemSpec``
+UNRESOLVED = ImportRef("", "")
 
 
 def import_user_module(module: str) -> ModuleType:
@@ -43,17 +46,24 @@ def describe_import_error(exc: BaseException) -> str:
 
 def read_ref(issues: Issues, data: YMap, key_path: str, *, name_key: str, default_name: str | None,
              default_module: str | None) -> ImportRef | None:
-    """A ``{name, import}`` pair (or ``import`` + ``classname``), mapped from Selinon's paths."""
-    name = issues.string(data, name_key, key_path, default_name)
-    module = issues.string(data, "import", key_path, default_module)
+    """A ``{name, import}`` pair (or ``import`` + ``classname``), mapped from Selinon's paths.
+
+    Returns None only after reporting why.
+    """
+    found = len(issues.found)
+    name = issues.string(data, name_key, key_path, default_name, required=default_name is None)
+    module = issues.string(data, "import", key_path, default_module, required=default_module is None)
     if module is not None and not MODULE_PATH.match(module):
         issues.error(data.mark_of("import"), join_path(key_path, "import"),
                      f"'{module}' is not a Python module path")
         return None
-    if name is None or module is None:
-        return None
-    if not name.isidentifier():
+    if name is not None and not name.isidentifier():
         issues.error(data.mark_of(name_key), join_path(key_path, name_key), f"'{name}' is not a Python name")
+        return None
+    if name is None or module is None:
+        if len(issues.found) == found:  # the caller did not list the key as required
+            missing = name_key if name is None else "import"
+            issues.error(data.mark, key_path, f"missing required key '{missing}'")
         return None
     return ImportRef(*map_import(module, name))
 
@@ -71,11 +81,15 @@ def read_throttling(issues: Issues, data: YMap, key: str, key_path: str) -> floa
     for unit in THROTTLING_KEYS:
         if unit in value:
             amount = value[unit]
-            if isinstance(amount, (int, float)) and not isinstance(amount, bool) and amount >= 0:
+            if isinstance(amount, (int, float)) and not isinstance(amount, bool) and 0 <= amount < math.inf:
                 kwargs[unit] = amount
             else:
                 issues.error(value.mark_of(unit), join_path(path, unit), f"must be a number >= 0, not {amount!r}")
-    return datetime.timedelta(**kwargs).total_seconds()
+    try:
+        return datetime.timedelta(**kwargs).total_seconds()
+    except OverflowError:
+        issues.error(data.mark_of(key), path, "is too long a time")
+        return None
 
 
 def read_cache(issues: Issues, data: YMap, key_path: str) -> CacheSpec:
@@ -106,7 +120,8 @@ def read_cache(issues: Issues, data: YMap, key_path: str) -> CacheSpec:
                 issues.keys(conf, join_path(path, "configuration"), ("max_cache_size", "size"))
                 size = options.get("max_cache_size", 0)
                 if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                    issues.error(conf.mark, join_path(path, "configuration.max_cache_size"),
+                    size_key = "max_cache_size" if "max_cache_size" in conf else "size"
+                    issues.error(conf.mark_of(size_key), join_path(path, f"configuration.{size_key}"),
                                  f"must be a whole number >= 0, not {size!r}")
     return CacheSpec(ref, tuple(sorted(options.items())))
 
@@ -120,17 +135,16 @@ def read_storages(issues: Issues, items: list[tuple[Any, Mark]]) -> dict[str, St
         name = data.get("name")
         path = f"storages.{name}" if isinstance(name, str) and name else f"storages[{index}]"
         issues.keys(data, path, STORAGE_KEYS, required=("name", "import"))
-        name = issues.string(data, "name", path)
+        name = issues.string(data, "name", path, required=True)
         if name is None:
             continue
         if name in storages:
-            first = storages[name].mark
-            issues.error(data.mark_of("name"), path, f"storage '{name}' is defined twice "
-                                                     f"(first at {first.path}:{first.line})")
+            issues.error(data.mark_of("name"), join_path(path, "name"), f"storage '{name}' is defined twice "
+                         f"(first at {first_at(storages[name].mark, data.mark)})")
             continue
-        ref = read_ref(issues, data, path, name_key="classname", default_name=name, default_module=None)
-        if ref is None:
-            continue
+        # a storage whose import is wrong keeps its name, so tasks using it are not reported too
+        ref = read_ref(issues, data, path, name_key="classname", default_name=name,
+                       default_module=None) or UNRESOLVED
         storages[name] = StorageSpec(name=name, ref=ref, configuration=_plain(data.get("configuration")),
                                      cache=read_cache(issues, data, path), mark=data.mark)
     return storages
@@ -155,16 +169,23 @@ def _check_schema(issues: Issues, data: YMap, path: str, schema_path: str) -> st
     found = next((c for c in candidates if os.path.isfile(c)), None)
     key_path = join_path(path, "output_schema")
     if found is None:
-        issues.error(mark, key_path, f"schema file '{schema_path}' not found (looked next to {mark.path or 'cwd'})")
+        where = "" if os.path.isabs(schema_path) else " next to this file or in the current directory"
+        issues.error(mark, key_path, f"schema file '{schema_path}' not found{where}")
         return schema_path
     try:
         with open(found, encoding="utf-8") as handle:
             schema = json.load(handle)
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         issues.error(mark, key_path, f"'{found}' is not a JSON file: {exc}")
+        return os.path.relpath(found)
+    try:
+        if not isinstance(schema, (dict, bool)):
+            raise jsonschema.SchemaError(f"a schema is an object or a boolean, not {type_name(schema)}")
+        jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         issues.error(mark, key_path, f"'{found}' is not a valid JSON Schema: {exc.message}")
+    except (TypeError, ValueError, LookupError) as exc:  # e.g. a '$schema' that is a list
+        issues.error(mark, key_path, f"'{found}' is not a valid JSON Schema: {exc}")
     return os.path.relpath(found)
 
 
@@ -178,7 +199,7 @@ def read_tasks(issues: Issues, items: list[tuple[Any, Mark]], storages: dict[str
         name = data.get("name")
         path = f"tasks.{name}" if isinstance(name, str) and name else f"tasks[{index}]"
         issues.keys(data, path, TASK_KEYS, required=("name", "import"))
-        name = issues.string(data, "name", path)
+        name = issues.string(data, "name", path, required=True)
         if name is None:
             continue
         if not NODE_NAME.match(name):
@@ -186,9 +207,8 @@ def read_tasks(issues: Issues, items: list[tuple[Any, Mark]], storages: dict[str
                          f"invalid node name '{name}': use letters, digits and '_', not starting with a digit")
             continue
         if name in tasks:
-            first = tasks[name].mark
             issues.error(data.mark_of("name"), join_path(path, "name"),
-                         f"task '{name}' is defined twice (first at {first.path}:{first.line})")
+                         f"task '{name}' is defined twice (first at {first_at(tasks[name].mark, data.mark)})")
             continue
         if name in storages:
             issues.error(data.mark_of("name"), join_path(path, "name"),
@@ -213,10 +233,8 @@ def read_tasks(issues: Issues, items: list[tuple[Any, Mark]], storages: dict[str
         if "queue" in data:
             queue = issues.expand_env(queue, data.mark_of("queue"), join_path(path, "queue"))
         selective = _selective_run_function(issues, data, path)
-        if ref is None:
-            continue
         tasks[name] = TaskSpec(
-            name=name, ref=ref, storage=storage, storage_readonly=readonly,
+            name=name, ref=ref or UNRESOLVED, storage=storage, storage_readonly=readonly,
             storage_task_name=storage_task_name, output_schema=schema,
             max_retry=issues.count(data, "max_retry", path),
             retry_countdown=issues.seconds(data, "retry_countdown", path),
@@ -250,6 +268,7 @@ def read_sampling(issues: Issues, data: YMap, path: str) -> SamplingSpec:
     issues.keys(spec, key_path, ("name", "import", "args"), required=("name",))
     ref = read_ref(issues, spec, key_path, name_key="name", default_name=None, default_module=STRATEGIES_MODULE)
     args: dict[str, Any] = {}
+    given: YMap | None = None
     if spec.get("args") is not None:
         given = issues.mapping(spec["args"], spec.mark_of("args"), join_path(key_path, "args"), "sampling args")
         args = dict(_plain(given)) if given is not None else {}
@@ -266,13 +285,15 @@ def read_sampling(issues: Issues, data: YMap, path: str) -> SamplingSpec:
             message = f"cannot import '{ref.module}': {describe_import_error(exc)}"
         issues.error(spec.mark_of("name"), join_path(key_path, "name"), message)
         return SamplingSpec(ref, tuple(sorted(args.items())))
-    _check_call_args(issues, func, args, ("status",), spec.mark_of("args") if "args" in spec else spec.mark,
+    _check_call_args(issues, func, given, ("status",), spec.mark_of("args") if "args" in spec else spec.mark,
                      join_path(key_path, "args"), f"strategy '{ref.name}'")
     return SamplingSpec(ref, tuple(sorted(args.items())))
 
 
-def _check_call_args(issues: Issues, func: Any, args: dict[str, Any], supplied: tuple[str, ...], mark: Mark,
+def _check_call_args(issues: Issues, func: Any, given: YMap | None, supplied: tuple[str, ...], mark: Mark,
                      key_path: str, what: str) -> None:
+    """Check YAML ``args`` against ``func``'s parameters; ``supplied`` are filled in at run time."""
+    args = given if given is not None else {}
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):
@@ -281,8 +302,12 @@ def _check_call_args(issues: Issues, func: Any, args: dict[str, Any], supplied: 
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     named = {n: p for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     for name in args:
-        if name not in named and not takes_kwargs:
-            issues.error(mark, join_path(key_path, name),
+        name_mark = given.key_mark(name) if given is not None else mark
+        if name in supplied:
+            issues.error(name_mark, join_path(key_path, name), f"'{name}' is passed to {what} at run time; "
+                                                                "remove it from args")
+        elif name not in named and not takes_kwargs:
+            issues.error(name_mark, join_path(key_path, name),
                          f"{what} takes no argument '{name}'{suggestion(name, set(named) - set(supplied))}")
     missing = [n for n, p in named.items() if n not in supplied and n not in args and p.default is p.empty]
     if missing:
@@ -351,7 +376,7 @@ def _trace_backend(issues: Issues, entry: YMap, kind: str, path: str,
         return TraceSpec(kind, (("import", ref.module), ("name", ref.name))) if ref else None
     if kind == "storage":
         issues.keys(options, key_path, ("name", "method"), required=("name",))
-        name = issues.string(options, "name", key_path)
+        name = issues.string(options, "name", key_path, required=True)
         method = issues.string(options, "method", key_path, "trace") or "trace"
         if name is not None and name not in storages:
             issues.error(options.mark_of("name"), join_path(key_path, "name"),
@@ -359,7 +384,7 @@ def _trace_backend(issues: Issues, entry: YMap, kind: str, path: str,
             return None
         return TraceSpec(kind, (("method", method), ("name", name))) if name else None
     issues.keys(options, key_path, ("dsn",), required=("dsn",))
-    dsn = issues.string(options, "dsn", key_path)
+    dsn = issues.string(options, "dsn", key_path, required=True)
     if dsn is None:
         return None
     return TraceSpec(kind, (("dsn", issues.expand_env(dsn, options.mark_of("dsn"), join_path(key_path, "dsn"))),))
