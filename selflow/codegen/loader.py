@@ -135,8 +135,9 @@ def read_config(configs: Sequence[str] = (), *, nodes: str | None = None, flows:
             if key in TOP_LEVEL_KEYS or (isinstance(key, str) and key.startswith(FREE_KEY_PREFIX)):
                 continue
             issues.error(doc.key_mark(key), str(key),
-                         f"unknown top-level key '{key}'{suggestion(key, TOP_LEVEL_KEYS)}"
-                         f" (keys starting with '{FREE_KEY_PREFIX}' are free for anchors)")
+                         f"unknown top-level key '{key}'"
+                         + (suggestion(key, TOP_LEVEL_KEYS) or
+                            f" (keys starting with '{FREE_KEY_PREFIX}' are free for YAML anchors)"))
         if must_hold_flows and FLOWS_KEY not in doc:
             issues.error(doc.mark, "", f"a flow file needs a '{FLOWS_KEY}' list")
         if not any(key in doc for key in TOP_LEVEL_KEYS):

@@ -102,7 +102,8 @@ class TaskSpec:
     storage: str | None = None
     storage_readonly: bool = False
     storage_task_name: str | None = None
-    output_schema: str | None = None
+    #: the JSON Schema itself (read from the file the YAML names), or None
+    output_schema: Any = None
     max_retry: int = 0
     retry_countdown: float = 0
     queue: str = "celery"

@@ -6,6 +6,7 @@ in selflow's built-ins, so a custom module *adds* predicates (and may override o
 
 from __future__ import annotations
 
+import inspect
 from types import ModuleType
 from typing import Any, Callable
 
@@ -37,9 +38,8 @@ class PredicateCatalog:
 
     def lookup(self, name: str) -> tuple[ImportRef, Callable[..., Any]] | None:
         for module_name, module in self.custom:
-            func = getattr(module, name, None)
-            if callable(func):
-                return ImportRef(module_name, name), func
+            if name in _predicates_of(module):
+                return ImportRef(module_name, name), getattr(module, name)
         canonical = SELINON_ALIASES.get(name, name)
         if canonical in BUILTIN_PREDICATES:
             return ImportRef(BUILTIN_MODULE, canonical), BUILTIN_PREDICATES[canonical]
@@ -48,8 +48,17 @@ class PredicateCatalog:
     def names(self) -> set[str]:
         names = set(BUILTIN_PREDICATES) | set(SELINON_ALIASES)
         for _, module in self.custom:
-            names.update(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
+            names.update(_predicates_of(module))
         return names
+
+
+def _predicates_of(module: ModuleType) -> set[str]:
+    """The predicates a custom module offers: its ``__all__``, else the functions it defines itself."""
+    exported = getattr(module, "__all__", None)
+    if exported is not None:
+        return {name for name in exported if callable(getattr(module, name, None))}
+    return {name for name, value in vars(module).items()
+            if not name.startswith("_") and inspect.isfunction(value) and value.__module__ == module.__name__}
 
 
 class ConditionReader:

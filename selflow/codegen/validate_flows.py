@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from selflow.codegen.issues import NODE_NAME, Issues, first_at, join_path, suggestion, type_name
@@ -104,7 +105,9 @@ class FlowReader:
             for index, edge in enumerate(edges_value):
                 spec = self._edge(edge, edges_value.mark_of(index), name, f"{path}.edges[{index}]")
                 if spec is not None:
-                    edges.append(spec)
+                    # an identical edge (Selinon starts its nodes once more) gets an id of its own
+                    twins = sum(1 for e in edges if e.id.split("_")[0] == spec.id)
+                    edges.append(dataclasses.replace(spec, id=f"{spec.id}_{twins + 1}") if twins else spec)
         failures = self._failures(data, path)
         started = {n for e in edges for n in e.to_nodes} | {n for f in failures for n in f.fallback or ()}
         sources = {n for e in edges for n in e.from_nodes} | {n for f in failures for n in f.nodes}
@@ -112,6 +115,7 @@ class FlowReader:
         nowait = self._nowait(data, path, started, sources)
         eager = self._eager(data, path, started, flow_nodes, nowait, failures)
         propagate = self._propagate(data, path, started, sources, failures)
+        self._check_foreach_node_args(data, path, edges, dict(propagate).get("propagate_node_args", frozenset()))
         queue = issues.string(data, "queue", path)
         queue = (issues.expand_env(queue, data.mark_of("queue"), join_path(path, "queue")) if queue
                  else self.global_spec.default_dispatcher_queue)
@@ -168,6 +172,21 @@ class FlowReader:
         return EdgeSpec(id=edge_id(flow, tuple(from_nodes), tuple(to_nodes), condition, foreach, selective),
                         from_nodes=tuple(from_nodes), to_nodes=tuple(to_nodes), condition=condition,
                         foreach=foreach, selective=selective, mark=data.mark)
+
+    def _check_foreach_node_args(self, data: YMap, path: str, edges: list[EdgeSpec],
+                                 node_args_flows: frozenset[str]) -> None:
+        """A sub-flow fed foreach items as node_args cannot also take the flow's node_args."""
+        edges_value = data.get("edges")
+        for edge in edges:
+            if edge.foreach is None or not edge.foreach.propagate_result:
+                continue
+            both = sorted(set(edge.to_nodes) & node_args_flows)
+            if both and isinstance(edges_value, YList):
+                index = edges_value.item_marks.index(edge.mark)
+                foreach = edges_value[index]["foreach"]
+                self.issues.error(foreach.mark_of("propagate_result"), f"{path}.edges[{index}].foreach.propagate_result",
+                                  f"{', '.join(both)} would get both a foreach item and this flow's node_args "
+                                  "(propagate_node_args); drop one")
 
     def _foreach(self, data: YMap, path: str, to_nodes: list[str]) -> ForeachSpec | None:
         if data.get("foreach") is None:

@@ -159,8 +159,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _check_schema(issues: Issues, data: YMap, path: str, schema_path: str) -> str:
-    """Resolve ``output_schema`` against the YAML file's folder and check it is a JSON Schema."""
+def _check_schema(issues: Issues, data: YMap, path: str, schema_path: str) -> Any:
+    """Read ``output_schema`` (next to the YAML file, else from the current directory), check it is a
+    JSON Schema, and return its content: the tables carry the schema itself, so workers need no
+    file and the compiled output does not depend on where it was compiled."""
     import jsonschema
 
     mark = data.mark_of("output_schema")
@@ -171,13 +173,13 @@ def _check_schema(issues: Issues, data: YMap, path: str, schema_path: str) -> st
     if found is None:
         where = "" if os.path.isabs(schema_path) else " next to this file or in the current directory"
         issues.error(mark, key_path, f"schema file '{schema_path}' not found{where}")
-        return schema_path
+        return None
     try:
         with open(found, encoding="utf-8") as handle:
             schema = json.load(handle)
     except (OSError, ValueError, RecursionError) as exc:
         issues.error(mark, key_path, f"'{found}' is not a JSON file: {exc}")
-        return os.path.relpath(found)
+        return None
     try:
         if not isinstance(schema, (dict, bool)):
             raise jsonschema.SchemaError(f"a schema is an object or a boolean, not {type_name(schema)}")
@@ -186,7 +188,7 @@ def _check_schema(issues: Issues, data: YMap, path: str, schema_path: str) -> st
         issues.error(mark, key_path, f"'{found}' is not a valid JSON Schema: {exc.message}")
     except (TypeError, ValueError, LookupError) as exc:  # e.g. a '$schema' that is a list
         issues.error(mark, key_path, f"'{found}' is not a valid JSON Schema: {exc}")
-    return os.path.relpath(found)
+    return schema
 
 
 def read_tasks(issues: Issues, items: list[tuple[Any, Mark]], storages: dict[str, StorageSpec],
