@@ -1,7 +1,10 @@
-"""``selflow run-flow``: run a flow and show how it ended.
+"""``selflow run-flow`` (run a flow and show how it ended) and ``selflow worker``.
 
 Without a broker the flow runs embedded, in this process, on the same engine and task envelope
-as Celery workers use. Exit codes: 0 the flow succeeded, 1 it failed, 2 usage or configuration.
+as Celery workers use. With ``--broker`` it is submitted to workers started with ``selflow worker``
+(or any Celery worker of an app set up with ``selflow.init``). Exit codes: 0 the flow succeeded,
+1 it failed, 2 usage or configuration (an unknown flow, arguments that are not JSON, an
+unreachable broker, a task module that does not import).
 """
 
 from __future__ import annotations
@@ -9,12 +12,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from selflow.cli import EXIT_USAGE, Definitions, _report_issues, cli, definition_options
 from selflow.errors import ConfigError, SelflowError
+
+if TYPE_CHECKING:
+    from selflow.tables import SystemTables
 
 EXIT_FLOW_FAILED = 1
 
@@ -96,10 +102,35 @@ def _print_summary(report: dict[str, Any], elapsed: float) -> None:
         click.echo(f"{indent}{mark} {node['name']}  {detail}".rstrip())
 
 
+def _compile(definitions: Definitions) -> SystemTables:
+    from selflow.codegen.compiled import compile_tables
+
+    try:
+        return compile_tables(definitions.load())
+    except ConfigError as exc:
+        _report_issues(exc.issues)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def broker_options(required: bool) -> Any:
+    """``--broker`` and ``--result-backend`` (with their environment variables), for run-flow and worker."""
+    def decorate(command: Any) -> Any:
+        command = click.option(
+            "--result-backend", envvar="SELFLOW_RESULT_BACKEND", metavar="URL",
+            help="Redis URL of the flow state store [env SELFLOW_RESULT_BACKEND; default: the broker, "
+                 "when it is Redis].")(command)
+        return click.option(
+            "--broker", envvar="SELFLOW_BROKER_URL", metavar="URL", required=required,
+            help="Celery broker URL, redis:// or amqp:// [env SELFLOW_BROKER_URL]"
+                 + ("." if required else "; without it the flow runs embedded, in this process."))(command)
+    return decorate
+
+
 @cli.command("run-flow", epilog="""\b
 Examples:
   selflow run-flow config --flow site_audit --node-args '{"site": "https://shop.acme.test"}'
   selflow run-flow config --flow analyze_page --node-args-file args.json --json
+  selflow run-flow config --flow site_audit --node-args-file args.json --broker redis://localhost:6379/0
 
 \b
 Exit codes: 0 the flow succeeded, 1 the flow failed, 2 usage or configuration error.""")
@@ -109,33 +140,89 @@ Exit codes: 0 the flow succeeded, 1 the flow failed, 2 usage or configuration er
 @click.option("--node-args-file", metavar="FILE", help="Read the flow's arguments (JSON) from FILE.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the outcome and every node.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Give up after this many seconds.")
+@broker_options(required=False)
+@click.option("--no-wait", is_flag=True, help="With --broker: print the flow id and return at once.")
 def run_flow(definitions: Definitions, flow_name: str, node_args: str | None, node_args_file: str | None,
-             as_json: bool, timeout: float | None) -> None:
-    from selflow.codegen.compiled import compile_tables
-    from selflow.runtime.embedded import EmbeddedRunner
+             as_json: bool, timeout: float | None, broker: str | None, result_backend: str | None,
+             no_wait: bool) -> None:
+    """Run a flow, embedded or on Celery workers, and show how it ended."""
     from selflow.runtime.preflight import check_flow_runnable
+
+    if no_wait and not broker:
+        raise click.UsageError("--no-wait needs --broker (an embedded run ends with this command)")
+    source = click.get_current_context().get_parameter_source("result_backend")
+    if result_backend and not broker and source == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--result-backend needs --broker (an embedded run keeps its state in memory)")
+    args = parse_node_args(node_args, node_args_file)
+    tables = _compile(definitions)
+    check_flow_runnable(tables, flow_name)
+    started = time.monotonic()
+    if broker:
+        from selflow.cli_celery import submit
+
+        handle = submit(tables, flow_name, args, broker=broker, result_backend=result_backend)
+        if no_wait:
+            click.echo(handle.flow_id)
+            return
+        try:
+            state = handle.wait(timeout)
+        except TimeoutError as exc:
+            raise SelflowError(f"{exc} (it goes on running on the workers)") from None
+        store = handle.runtime.store
+    else:
+        state, store = _run_embedded(tables, flow_name, args, timeout)
     from selflow.runtime.report import flow_report
 
-    args = parse_node_args(node_args, node_args_file)
-    try:
-        tables = compile_tables(definitions.load())
-    except ConfigError as exc:
-        _report_issues(exc.issues)
-        raise SystemExit(EXIT_USAGE) from None
-    check_flow_runnable(tables, flow_name)
-    progress = Progress(flow_name)
-    runner = EmbeddedRunner(tables, tracers=(progress,))
-    started = time.monotonic()
-    try:
-        state = runner.run_flow(flow_name, args, timeout=timeout)
-    except TimeoutError as exc:
-        raise SelflowError(str(exc)) from None
-    finally:
-        progress.close()
-    report = flow_report(runner.store, tables, state.flow_id)
+    report = flow_report(store, tables, state.flow_id)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
     else:
         _print_summary(report, time.monotonic() - started)
     if state.status != "success":
         raise SystemExit(EXIT_FLOW_FAILED)
+
+
+def _run_embedded(tables: SystemTables, flow_name: str, args: Any, timeout: float | None) -> tuple[Any, Any]:
+    from selflow.runtime.embedded import EmbeddedRunner
+
+    progress = Progress(flow_name)
+    runner = EmbeddedRunner(tables, tracers=(progress,))
+    try:
+        state = runner.run_flow(flow_name, args, timeout=timeout)
+    except TimeoutError as exc:
+        raise SelflowError(str(exc)) from None
+    finally:
+        progress.close()
+    return state, runner.store
+
+
+@cli.command("worker", epilog="""\b
+Examples:
+  selflow worker config --broker redis://localhost:6379/0 -c 4
+  selflow worker config --broker amqp://guest:guest@localhost:5672// --result-backend redis://localhost:6379/0
+  selflow worker config --broker redis://localhost:6379/0 -Q acme_notify
+
+\b
+Exit codes: 0 the worker stopped normally, 2 usage or configuration error.""")
+@definition_options
+@broker_options(required=True)
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=None,
+              help="Worker processes (or threads) [default: one per CPU].")
+@click.option("-Q", "--queues", metavar="QUEUES",
+              help="Comma-separated queues to consume [default: every task and dispatcher queue of the "
+                   "configuration].")
+@click.option("--hostname", metavar="NAME", help="The worker's node name, e.g. w1@%h [default: celery@%h].")
+@click.option("-P", "--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork",
+              show_default=True, help="Celery worker pool.")
+@click.option("-l", "--loglevel", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              default="INFO", show_default=True)
+def worker(definitions: Definitions, broker: str, result_backend: str | None, concurrency: int | None,
+           queues: str | None, hostname: str | None, pool: str, loglevel: str) -> None:
+    """Start a Celery worker that runs the configuration's flows and tasks."""
+    from selflow.cli_celery import run_worker
+
+    tables = _compile(definitions)
+    wanted = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
+    code = run_worker(tables, broker=broker, result_backend=result_backend, queues=wanted,
+                      concurrency=concurrency, hostname=hostname, pool=pool, loglevel=loglevel.upper())
+    raise SystemExit(code)

@@ -45,6 +45,10 @@ log = logging.getLogger("selflow.runtime")
 
 Tracer = Callable[[str, dict[str, Any]], None]
 
+#: a safety tick that finds its flow's lock taken sends itself again after this many seconds, so a
+#: chain of ticks never ends on a busy lock (the holder handles the events it finds)
+BUSY_TICK_S = 1.0
+
 
 @dataclass(frozen=True)
 class NodeOutcome:
@@ -90,22 +94,33 @@ class Runtime:
                               parent_flow_id=parent_flow_id)
         self.store.create_flow(state)
         self.trace("FLOW_SCHEDULE", flow_name=name, dispatcher_id=flow_id, node_args=node_args, parent=parent)
-        self.publisher.dispatch(flow_id, queue=self.tables.flows[name].queue, countdown=countdown)
+        self.publisher.dispatch(flow_id, queue=self.tables.flows[name].queue, countdown=countdown,
+                                tick=state.tick_seq)
         return flow_id
 
     # --- dispatcher steps ---------------------------------------------------------------
 
-    def dispatcher_tick(self, flow_id: str) -> float | None:
-        """Body of the Dispatcher task: one step; returns the countdown to the next safety tick."""
-        self.trace("DISPATCHER_WAKEUP", dispatcher_id=flow_id)
-        return self.drive(flow_id, tick=True)
+    def dispatcher_tick(self, flow_id: str, tick: int | None = None) -> float | None:
+        """Body of the Dispatcher task: one step; returns the countdown to the next safety tick.
 
-    def drive(self, flow_id: str, *, tick: bool = False) -> float | None:
+        ``tick`` is the chain number the Dispatcher message carries (``FlowState.tick_seq`` when it
+        was sent; ``None`` skips the check). Only the flow's current chain re-schedules itself: its
+        tick moves ``tick_seq`` on by one, so the chain's next message carries ``tick + 1``. A message
+        of an older chain (from before a flow retry) or a duplicate is only a wake-up: it steps any
+        pending events and returns None. A tick that finds the flow locked sends itself again after
+        ``BUSY_TICK_S`` and returns None.
+        """
+        self.trace("DISPATCHER_WAKEUP", dispatcher_id=flow_id)
+        return self.drive(flow_id, tick=True, tick_seq=tick)
+
+    def drive(self, flow_id: str, *, tick: bool = False, tick_seq: int | None = None) -> float | None:
         """Step the flow while it has events, if its lock is free; otherwise leave it to the holder."""
         token = uuid.uuid4().hex
         next_tick: float | None = None
         while True:
             if not self.store.try_lock(flow_id, token):
+                if tick and tick_seq is not None:
+                    self._tick_again_later(flow_id, tick_seq)
                 return next_tick
             try:
                 state = self.store.load_state(flow_id)
@@ -114,8 +129,17 @@ class Runtime:
                     return None
                 events = self.store.read_events(flow_id)
                 was_running = state.status == RUNNING
-                if was_running and (events or tick or not state.started):
+                if tick and tick_seq is not None and was_running:
+                    if tick_seq == state.tick_seq:
+                        state.tick_seq += 1
+                    else:
+                        tick = False  # a stale chain or a duplicate message: a plain wake-up
+                # a flow that has not (re)started yet only starts on its dispatcher message, never on a
+                # late event of an earlier attempt, so a flow retry waits its retry_countdown
+                if was_running and (tick or (events and state.started)):
+                    chain = state.tick_seq
                     state, actions = step(self.tables, state, events, StepContext(results=StoreResults(self.store)))
+                    state.tick_seq = chain  # the engine restarts a retried flow from a fresh state
                     next_tick = self._carry_out(state, actions, tick=tick)
                 self.store.commit(state, len(events))
             finally:
@@ -145,8 +169,9 @@ class Runtime:
                 self._revoke(list(action.node_ids))
             elif isinstance(action, ScheduleTick):
                 if action.restart:
+                    state.tick_seq += 1  # a new chain; the current one stops at its next tick
                     self.publisher.dispatch(state.flow_id, queue=self.tables.flows[state.flow_name].queue,
-                                            countdown=action.countdown)
+                                            countdown=action.countdown, tick=state.tick_seq)
                 elif tick:
                     next_tick = action.countdown
             elif isinstance(action, Note):
@@ -154,6 +179,12 @@ class Runtime:
             elif isinstance(action, (FlowSucceeded, FlowFailed)):
                 pass  # handled once the state is committed (_flow_ended)
         return next_tick
+
+    def _tick_again_later(self, flow_id: str, tick_seq: int) -> None:
+        state = self.store.load_state(flow_id)
+        if state is not None and state.status == RUNNING:
+            self.publisher.dispatch(flow_id, queue=self.tables.flows[state.flow_name].queue, countdown=BUSY_TICK_S,
+                                    tick=tick_seq)
 
     def _revoke(self, node_ids: list[str]) -> None:
         self.store.revoke(node_ids)

@@ -1,0 +1,160 @@
+"""selflow on a Celery app: the Dispatcher task, the node task (the envelope) and their publisher.
+
+``install(app, tables, store)`` registers two tasks:
+
+* ``selflow.dispatcher`` (kwargs ``flow_id``, ``tick``), task id = the flow id: one step of the
+  flow (``Runtime.dispatcher_tick``). While the flow runs it re-schedules itself with
+  ``self.retry(countdown=...)`` as the flow's safety tick, keeping its task id. ``tick`` numbers
+  the chain: only the flow's current chain re-schedules itself, so a duplicated message or the
+  chain of an attempt before a flow retry dies out at its next tick.
+* ``selflow.node`` (kwargs = the ``StartTask`` fields and ``user_retries``), task id = the node id:
+  runs the user's task through ``Runtime.run_node``, which keeps the result in the store and
+  steps the flow inline. Retries are Celery retries (``self.retry``); ``user_retries`` counts
+  those that do not use up the task's ``max_retry`` (``SelflowTask.retry`` and store outages).
+
+Both are ``acks_late`` with ``reject_on_worker_lost``: a worker killed mid-task loses nothing; the
+broker hands the message to another worker, so a node may run more than once (at least once).
+Celery results are ignored: the outcome of a flow is read from the store (``wait_for_end``).
+
+Revoking nodes (flow retries, eager failures) marks them revoked in the store, so a node that is
+still running never reports, and asks the workers to terminate them
+(``control.revoke(terminate=True)``). Sub-flow ids are left to ``Runtime.cancel_flow``: terminating
+their Dispatcher mid-step would leave the flow locked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+
+from selflow.dispatcher.records import StartTask
+from selflow.errors import StorageError
+from selflow.runtime.runtime import Runtime, Tracer, message_from_kwargs, message_to_kwargs
+from selflow.runtime.store import FlowStore
+from selflow.tables import SystemTables
+
+__all__ = ["CeleryPublisher", "CeleryRuntime", "DISPATCHER_TASK", "NODE_TASK", "install", "queues_of"]
+
+log = logging.getLogger("selflow.celery")
+
+NODE_TASK = "selflow.node"
+DISPATCHER_TASK = "selflow.dispatcher"
+#: how long a node or a Dispatcher step waits before trying again when the state store fails, in seconds
+STORE_RETRY_S = 2.0
+
+# shared=False: each app gets its own tasks, bound to the runtime installed on it (a shared task
+# would be added to every app created later, with the first app's runtime)
+_TASK_OPTIONS: dict[str, Any] = dict(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+                                     max_retries=None, typing=False, shared=False)
+
+
+def queues_of(tables: SystemTables) -> tuple[str, ...]:
+    """Every queue a worker must consume to run all of ``tables``: task and dispatcher queues."""
+    names = {spec.queue for spec in tables.tasks.values()} | {flow.queue for flow in tables.flows.values()}
+    return tuple(sorted(names))
+
+
+class CeleryPublisher:
+    """The ``Publisher`` of distributed runs: Celery messages by task name."""
+
+    def __init__(self, app: Celery, store: FlowStore):
+        self.app = app
+        self.store = store
+
+    def start_task(self, message: StartTask, *, queue: str, countdown: float | None = None) -> None:
+        self.app.send_task(NODE_TASK, kwargs=message_to_kwargs(message), task_id=message.node_id, queue=queue,
+                           countdown=countdown)
+
+    def dispatch(self, flow_id: str, *, queue: str, countdown: float | None = None, tick: int = 0) -> None:
+        self.app.send_task(DISPATCHER_TASK, kwargs={"flow_id": flow_id, "tick": tick}, task_id=flow_id, queue=queue,
+                           countdown=countdown)
+
+    def revoke(self, node_ids: list[str]) -> None:
+        # Task nodes only: the runtime cancels sub-flows through their state. Revoking a node that
+        # has already finished only adds its id to the workers' revoked sets.
+        tasks = [node_id for node_id in node_ids if self.store.load_state(node_id) is None]
+        if tasks:
+            self.app.control.revoke(tasks, terminate=True)
+
+
+@dataclass
+class CeleryRuntime:
+    """What ``install`` set up on one Celery app."""
+
+    app: Celery
+    tables: SystemTables
+    store: FlowStore
+    runtime: Runtime
+    publisher: CeleryPublisher
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return queues_of(self.tables)
+
+
+class _Installed:
+    """The runtime the tasks registered on one app use; ``install`` again replaces it."""
+
+    def __init__(self) -> None:
+        self.current: CeleryRuntime | None = None
+
+    def get(self) -> CeleryRuntime:
+        if self.current is None:  # pragma: no cover - the tasks are registered by install
+            raise RuntimeError("selflow is not installed on this Celery app")
+        return self.current
+
+
+def install(app: Celery, tables: SystemTables, store: FlowStore, *, tracers: tuple[Tracer, ...] = (),
+            add_queues: bool = True) -> CeleryRuntime:
+    """Register selflow's tasks on ``app`` and return the runtime they use.
+
+    With ``add_queues`` the configuration's queues join the app's queue list, so a worker started
+    without ``-Q`` consumes them too.
+    """
+    publisher = CeleryPublisher(app, store)
+    runtime = CeleryRuntime(app, tables, store, Runtime(tables, store, publisher, tracers=tracers), publisher)
+    installed: _Installed | None = getattr(app, "_selflow_installed", None)
+    if installed is None:
+        installed = _Installed()
+        app._selflow_installed = installed  # type: ignore[attr-defined]
+        _register(app, installed)
+    installed.current = runtime
+    if add_queues:
+        known = app.amqp.queues
+        for name in runtime.queues:
+            if name not in known.consume_from:
+                known.select_add(name)  # consumed by default; an explicit -Q still decides
+    return runtime
+
+
+def _register(app: Celery, installed: _Installed) -> None:
+    @app.task(name=DISPATCHER_TASK, **_TASK_OPTIONS)
+    def dispatcher(self: Any, flow_id: str, tick: int = 0) -> None:
+        runtime = installed.get().runtime
+        try:
+            countdown = runtime.dispatcher_tick(flow_id, tick)
+        except StorageError as exc:
+            log.warning("flow %s: the state store failed (%s); stepping again in %s s", flow_id, exc, STORE_RETRY_S)
+            raise self.retry(kwargs={"flow_id": flow_id, "tick": tick}, countdown=STORE_RETRY_S, max_retries=None)
+        if countdown is not None:
+            raise self.retry(kwargs={"flow_id": flow_id, "tick": tick + 1}, countdown=countdown, max_retries=None)
+
+    @app.task(name=NODE_TASK, **_TASK_OPTIONS)
+    def node(self: Any, **kwargs: Any) -> None:
+        runtime = installed.get().runtime
+        user_retries = int(kwargs.pop("user_retries", 0))
+        message = message_from_kwargs(kwargs)
+        try:
+            outcome = runtime.run_node(message, retried_count=self.request.retries - user_retries)
+        except StorageError as exc:
+            log.warning("node %s (%s): the state store failed (%s); running it again in %s s", message.node_id,
+                        message.name, exc, STORE_RETRY_S)
+            raise self.retry(kwargs={**kwargs, "user_retries": user_retries + 1}, countdown=STORE_RETRY_S,
+                             max_retries=None)
+        if outcome.kind == "retry":
+            free = 0 if outcome.counted else 1
+            raise self.retry(kwargs={**kwargs, "user_retries": user_retries + free}, countdown=outcome.countdown,
+                             max_retries=None)
