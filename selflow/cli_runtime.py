@@ -88,8 +88,9 @@ def _print_summary(report: dict[str, Any], elapsed: float) -> None:
     verb = "succeeded" if report["status"] == "success" else "FAILED"
     tasks = [n for n in report["nodes"] if n["kind"] == "task"]
     failed = [n for n in tasks if n["status"] == "failure"]
-    click.echo(f"flow {report['flow']} {verb} in {elapsed:.2f} s: {len(tasks)} task runs, {len(failed)} failed "
-               f"(flow id {report['flow_id']})")
+    handled = " (handled by fallbacks)" if failed and report["status"] == "success" else ""
+    click.echo(f"flow {report['flow']} {verb} in {elapsed:.2f} s: {len(tasks)} task runs, {len(failed)} failed"
+               f"{handled} (flow id {report['flow_id']})")
     for node in report["nodes"]:
         indent = "  " * (node["depth"] + 1)
         mark = "ok " if node["status"] == "success" else "ERR"

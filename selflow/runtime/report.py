@@ -20,7 +20,7 @@ def flow_report(store: FlowStore, tables: SystemTables, flow_id: str) -> dict[st
                 "nodes": []}
     result = state.result()
     nodes: list[dict[str, Any]] = []
-    _collect(store, tables, flow_id, state.flow_name, result, nodes, depth=0)
+    _collect(store, tables, flow_id, state.flow_name, _in_run_order(state.to_dict()), nodes, depth=0)
     return {"flow_id": flow_id, "flow": state.flow_name, "status": state.status, **result, "nodes": nodes}
 
 
@@ -40,4 +40,13 @@ def _collect(store: FlowStore, tables: SystemTables, flow_id: str, flow_name: st
                 if tables.is_flow(name):
                     child = store.load_state(node_id)
                     if child is not None:
-                        _collect(store, tables, node_id, name, child.result(), nodes, depth + 1)
+                        _collect(store, tables, node_id, name, _in_run_order(child.to_dict()), nodes, depth + 1)
+
+
+def _in_run_order(state: dict[str, Any]) -> dict[str, Any]:
+    """Finished and failed nodes in the order the flow first saw each name (not sorted by name)."""
+    failed: dict[str, list[str]] = {}
+    for key in ("failed", "handled", "propagated"):
+        for name, ids in state.get(key, {}).items():
+            failed.setdefault(name, []).extend(ids)
+    return {"finished_nodes": state.get("finished", {}), "failed_nodes": failed}
