@@ -19,6 +19,7 @@ from selflow.codegen.model import (
     CacheSpec,
     ForeachSpec,
     ImportRef,
+    KeyedRateLimit,
     SamplingSpec,
     SelectiveSpec,
     StorageSpec,
@@ -27,7 +28,8 @@ from selflow.codegen.model import (
 )
 
 __all__ = [
-    "CacheSpec", "EdgeTable", "FallbackTable", "FlowTable", "ForeachSpec", "ImportRef", "SamplingSpec",
+    "CacheSpec", "EdgeTable", "FallbackTable", "FlowTable", "ForeachSpec", "ImportRef", "KeyedRateLimit",
+    "SamplingSpec",
     "SelectiveSpec", "StorageSpec", "SystemTables", "TaskSpec", "TraceSpec",
 ]
 
@@ -84,6 +86,7 @@ class FlowTable:
     sampling: SamplingSpec = SamplingSpec()
     throttling: float | None = None
     cache: CacheSpec = CacheSpec(ImportRef("selflow.caches", "LRU"))
+    concurrency: int | None = None
 
     @cached_property
     def edges_by_id(self) -> Mapping[str, EdgeTable]:

@@ -289,8 +289,12 @@ class _ModuleWriter:
         if getattr(tables, cls.__name__, None) is not cls:
             raise EmitError(f"{cls.__qualname__} is not a record that selflow.tables exports")
         self.classes.add(cls.__name__)
+        # fields left at their default are not written: the module stays short, and adding an
+        # optional field to a record does not change every generated file
         kwargs = [(f.name, self._value(getattr(value, f.name)))
-                  for f in dataclasses.fields(value) if f.compare and f.init]
+                  for f in dataclasses.fields(value)
+                  if f.compare and f.init and not (f.default is not dataclasses.MISSING
+                                                   and getattr(value, f.name) == f.default)]
         return _call(cls.__name__, kwargs)
 
 

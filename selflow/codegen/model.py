@@ -96,6 +96,14 @@ class StorageSpec:
 
 
 @dataclass(frozen=True)
+class KeyedRateLimit:
+    """At most one start per ``interval`` seconds for each value of ``key`` in the node_args."""
+
+    key: tuple[str, ...]
+    interval: float
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     name: str
     ref: ImportRef
@@ -109,6 +117,16 @@ class TaskSpec:
     queue: str = "celery"
     throttling: float | None = None
     selective_run_function: ImportRef = ImportRef("selflow.routines", "always_run")
+    #: Celery controls: message priority, soft and hard time limits (seconds), late acks, and
+    #: Celery's own per-worker rate limit string ("10/m")
+    priority: int | None = None
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+    acks_late: bool = True
+    rate_limit: str | None = None
+    #: cluster-wide limits: at most ``concurrency`` running at once; a rate per node_args key
+    concurrency: int | None = None
+    keyed_rate_limit: KeyedRateLimit | None = None
     mark: Mark = field(compare=False, repr=False, default=Mark.unknown())
 
 
@@ -183,6 +201,8 @@ class FlowSpec:
     sampling: SamplingSpec = SamplingSpec()
     throttling: float | None = None
     cache: CacheSpec = CacheSpec(ImportRef("selflow.caches", "LRU"))
+    #: at most this many instances of the flow running at once, cluster-wide
+    concurrency: int | None = None
     mark: Mark = field(compare=False, repr=False, default=Mark.unknown())
 
     def propagates(self, flag: str) -> frozenset[str]:

@@ -19,11 +19,12 @@ from selflow.codegen.model import (
     edge_id,
 )
 from selflow.codegen.validate_conditions import ConditionReader, PredicateCatalog
+from selflow.codegen.validate_limits import FLOW_LIMIT_KEYS, read_flow_limits
 from selflow.codegen.validate_nodes import read_cache, read_ref, read_sampling, read_throttling
 from selflow.codegen.yamlsource import Mark, YList, YMap
 
 FLOW_KEYS = ("name", "edges", "queue", "failures", "nowait", "eager_failures", "max_retry", "retry_countdown",
-             "node_args_from_first", "sampling", "throttling", "cache") + PROPAGATE_FLAGS
+             "node_args_from_first", "sampling", "throttling", "cache") + PROPAGATE_FLAGS + FLOW_LIMIT_KEYS
 EDGE_KEYS = ("from", "to", "condition", "foreach", "selective")
 FAILURE_KEYS = ("nodes", "fallback", "condition", "propagate_failure")
 
@@ -126,7 +127,7 @@ class FlowReader:
             retry_countdown=issues.seconds(data, "retry_countdown", path),
             node_args_from_first=node_args_from_first, propagate=propagate,
             sampling=read_sampling(issues, data, path), throttling=read_throttling(issues, data, "throttling", path),
-            cache=read_cache(issues, data, path), mark=data.mark)
+            cache=read_cache(issues, data, path), mark=data.mark, **read_flow_limits(issues, data, path))
         if isinstance(edges_value, YList) and edges_value and len(edges) == len(edges_value):
             self._graph_checks(flow, edges_value, data, path)
         return flow

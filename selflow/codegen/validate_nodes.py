@@ -14,11 +14,12 @@ from typing import Any
 
 from selflow.codegen.issues import MODULE_PATH, NODE_NAME, Issues, first_at, join_path, suggestion, type_name
 from selflow.codegen.model import CacheSpec, GlobalSpec, ImportRef, SamplingSpec, StorageSpec, TaskSpec, TraceSpec
+from selflow.codegen.validate_limits import TASK_LIMIT_KEYS, read_task_limits
 from selflow.codegen.yamlsource import Mark, YList, YMap
 from selflow.modulepaths import map_import
 
 TASK_KEYS = ("name", "import", "classname", "storage", "storage_readonly", "storage_task_name", "output_schema",
-             "max_retry", "retry_countdown", "queue", "throttling", "selective_run_function")
+             "max_retry", "retry_countdown", "queue", "throttling", "selective_run_function") + TASK_LIMIT_KEYS
 STORAGE_KEYS = ("name", "import", "classname", "configuration", "cache")
 CACHE_KEYS = ("name", "import", "configuration")
 GLOBAL_KEYS = ("predicates_module", "default_task_queue", "default_dispatcher_queue", "migration_dir", "trace")
@@ -241,7 +242,7 @@ def read_tasks(issues: Issues, items: list[tuple[Any, Mark]], storages: dict[str
             max_retry=issues.count(data, "max_retry", path),
             retry_countdown=issues.seconds(data, "retry_countdown", path),
             queue=queue, throttling=read_throttling(issues, data, "throttling", path),
-            selective_run_function=selective, mark=data.mark)
+            selective_run_function=selective, mark=data.mark, **read_task_limits(issues, data, path))
     return tasks
 
 

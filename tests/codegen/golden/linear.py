@@ -18,45 +18,9 @@ from selflow.tables import (
 
 
 _TASKS = {
-    'Task1': TaskSpec(
-        name='Task1',
-        ref=ImportRef(module='myapp.tasks', name='Task1'),
-        storage=None,
-        storage_readonly=False,
-        storage_task_name=None,
-        output_schema=None,
-        max_retry=0,
-        retry_countdown=0,
-        queue='celery',
-        throttling=None,
-        selective_run_function=ImportRef(module='selflow.routines', name='always_run'),
-    ),
-    'Task2': TaskSpec(
-        name='Task2',
-        ref=ImportRef(module='myapp.tasks', name='Task2'),
-        storage=None,
-        storage_readonly=False,
-        storage_task_name=None,
-        output_schema=None,
-        max_retry=0,
-        retry_countdown=0,
-        queue='celery',
-        throttling=None,
-        selective_run_function=ImportRef(module='selflow.routines', name='always_run'),
-    ),
-    'Task3': TaskSpec(
-        name='Task3',
-        ref=ImportRef(module='myapp.tasks', name='Task3'),
-        storage=None,
-        storage_readonly=False,
-        storage_task_name=None,
-        output_schema=None,
-        max_retry=0,
-        retry_countdown=0,
-        queue='celery',
-        throttling=None,
-        selective_run_function=ImportRef(module='selflow.routines', name='always_run'),
-    ),
+    'Task1': TaskSpec(name='Task1', ref=ImportRef(module='myapp.tasks', name='Task1')),
+    'Task2': TaskSpec(name='Task2', ref=ImportRef(module='myapp.tasks', name='Task2')),
+    'Task3': TaskSpec(name='Task3', ref=ImportRef(module='myapp.tasks', name='Task3')),
 }
 
 
@@ -109,15 +73,10 @@ _FLOWS = {
         propagate_failures=frozenset(),
         propagate_compound_failures=frozenset(),
         propagate_parent_failures=frozenset(),
-        sampling=SamplingSpec(
-            ref=ImportRef(module='selflow.strategies', name='biexponential_increase'),
-            args=(('max_retry', 120), ('start_retry', 2)),
-        ),
+        sampling=SamplingSpec(),
         throttling=None,
-        cache=CacheSpec(
-            ref=ImportRef(module='selflow.caches', name='LRU'),
-            options=(('max_cache_size', 0),),
-        ),
+        cache=CacheSpec(ref=ImportRef(module='selflow.caches', name='LRU')),
+        concurrency=None,
     ),
 }
 
