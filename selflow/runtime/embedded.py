@@ -67,9 +67,9 @@ class EmbeddedRunner:
         flow_id = self.runtime.start_flow(name, node_args, selective=selective)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            state = self.store.load_state(flow_id)
-            assert state is not None
-            if state.status != RUNNING:
+            if self.store.status(flow_id) != RUNNING:
+                state = self.store.load_state(flow_id)
+                assert state is not None
                 return state
             job = self.queue.pop()
             if job is None:

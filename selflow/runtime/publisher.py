@@ -16,3 +16,6 @@ class Publisher(Protocol):
 
     def revoke(self, node_ids: list[str]) -> None:
         """Ask workers to drop (or stop) these tasks."""
+
+    # Optional: ``batch() -> ContextManager[None]``. The runtime sends a step's messages inside
+    # it when the publisher has one (``CeleryPublisher.batch``), so they can go out in one write.

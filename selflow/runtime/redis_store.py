@@ -14,7 +14,13 @@ Key layout, all under one prefix (``selflow`` unless told otherwise)::
 
 Every value is JSON text. Every public method documents its number of round trips to Redis: the
 dispatcher calls them on every step of every flow, so each one is a single round trip (a pipeline,
-``MULTI``/``EXEC`` where the writes must land together) except ``wait_for_end``, which blocks.
+``MULTI``/``EXEC`` where the writes must land together, or a Lua script where a later command
+depends on an earlier one's answer) except ``wait_for_end``, which blocks.
+
+The compound calls of the hot path (``lock_and_load``, ``commit_and_continue``, ``report``) are Lua
+scripts: each runs atomically on the server in one round trip (``EVALSHA``; the first call on a
+server that does not know the script yet loads it). Every key a script touches is passed in
+``KEYS``; on Redis Cluster they would all have to share a hash slot (not supported today).
 
 Redis errors never escape as ``redis`` exceptions: an unreachable or failing server raises
 ``StorageError`` naming the server's URL (without its password), and a value that is not what
@@ -34,7 +40,7 @@ import redis.exceptions
 
 from selflow.dispatcher.records import RUNNING, Event, FlowState, event_from_dict, event_to_dict
 from selflow.errors import DecodeError, StorageError
-from selflow.runtime.store import LOCK_TTL_S, RESULT_TTL_S, FlowStore
+from selflow.runtime.store import LOCK_TTL_S, NOTHING, RESULT_TTL_S, Claim, FlowStore, Report
 
 #: how long a wake-up token for ``wait_for_end`` stays in Redis; a waiter that comes later reads the
 #: final state directly and needs no token
@@ -52,6 +58,68 @@ return 0
 """
 
 _WAKE_TOKEN = "1"
+
+# lock_and_load. KEYS: lock, flow, inbox. ARGV: token, lock ttl ms.
+# Returns 0 when the lock is taken, else {inbox events, state or ''}.
+_LOCK_AND_LOAD_LUA = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return 0
+end
+return {redis.call('LRANGE', KEYS[3], 0, -1), redis.call('GET', KEYS[2]) or ''}
+"""
+
+# commit_and_continue. KEYS: flow, inbox, lock, end, result.
+# ARGV: state, ended ('1'/'0'), result ttl ms, consumed, token, end-signal ttl ms, has result ('1'/'0'),
+#       result, lock ttl ms. Returns the inbox with the lock kept (renewed) when the flow runs, the token
+#       still holds the lock and the inbox is not empty; else 0 with the lock released.
+_COMMIT_AND_CONTINUE_LUA = """
+if ARGV[2] == '1' then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+else
+    redis.call('SET', KEYS[1], ARGV[1])
+end
+if tonumber(ARGV[4]) > 0 then
+    redis.call('LTRIM', KEYS[2], ARGV[4], -1)
+end
+if ARGV[7] == '1' then
+    redis.call('SET', KEYS[5], ARGV[8], 'PX', ARGV[3])
+end
+if ARGV[2] == '1' then
+    redis.call('RPUSH', KEYS[4], '1')
+    redis.call('PEXPIRE', KEYS[4], ARGV[6])
+end
+if redis.call('GET', KEYS[3]) ~= ARGV[5] then
+    return 0
+end
+if ARGV[2] == '0' and redis.call('LLEN', KEYS[2]) > 0 then
+    redis.call('PEXPIRE', KEYS[3], ARGV[9])
+    return redis.call('LRANGE', KEYS[2], 0, -1)
+end
+redis.call('DEL', KEYS[3])
+return 0
+"""
+
+# report. KEYS: revoked, result, error, inbox, lock, flow.
+# ARGV: check revoked ('1'/'0'), has result, result, has error, error, event, result ttl ms, token,
+#       lock ttl ms. Returns 0 for a revoked node, 1 when the event is pushed and the lock is taken,
+#       else {inbox events, state or ''} with the lock now held by the token.
+_REPORT_LUA = """
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then
+    return 0
+end
+if ARGV[2] == '1' then
+    redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[7])
+end
+if ARGV[4] == '1' then
+    redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[7])
+end
+redis.call('RPUSH', KEYS[4], ARGV[6])
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
+if not redis.call('SET', KEYS[5], ARGV[8], 'NX', 'PX', ARGV[9]) then
+    return 1
+end
+return {redis.call('LRANGE', KEYS[4], 0, -1), redis.call('GET', KEYS[6]) or ''}
+"""
 
 
 def _dumps(value: Any) -> str:
@@ -159,6 +227,9 @@ class RedisStore(FlowStore):
         # register_script only hashes the text: no round trip here. The first call runs EVALSHA
         # and loads the script if the server does not know it yet (a restarted server, for one).
         self._unlock_script = client.register_script(_UNLOCK_LUA)
+        self._lock_and_load_script = client.register_script(_LOCK_AND_LOAD_LUA)
+        self._commit_and_continue_script = client.register_script(_COMMIT_AND_CONTINUE_LUA)
+        self._report_script = client.register_script(_REPORT_LUA)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "selflow", result_ttl: float = RESULT_TTL_S) -> "RedisStore":
@@ -253,6 +324,9 @@ class RedisStore(FlowStore):
         key = self.key("inbox", flow_id)
         with self._translate:
             raws = self.client.lrange(key, 0, -1)
+        return self._decode_events(key, raws)
+
+    def _decode_events(self, key: str, raws: list[Any]) -> list[Event]:
         events = []
         for raw in raws:
             data = self._decode(key, raw)
@@ -298,6 +372,81 @@ class RedisStore(FlowStore):
         """1 round trip: ``EVALSHA`` of a compare-and-delete script (3 the first time a server sees it)."""
         with self._translate:
             self._unlock_script(keys=[self.key("lock", flow_id)], args=[token])
+
+    # --- compound calls of the hot path -------------------------------------------------
+
+    def _claim(self, flow_id: str, reply: Any) -> Claim:
+        raws, raw_state = reply
+        state = self._decode_state(self.key("flow", flow_id), raw_state or None)
+        return Claim(state, self._decode_events(self.key("inbox", flow_id), raws))
+
+    def lock_and_load(self, flow_id: str, token: str, ttl: float = LOCK_TTL_S) -> Claim | None:
+        """1 round trip: a script that runs ``SET lock NX PX``, then ``LRANGE inbox`` and ``GET flow``."""
+        with self._translate:
+            reply = self._lock_and_load_script(
+                keys=[self.key("lock", flow_id), self.key("flow", flow_id), self.key("inbox", flow_id)],
+                args=[token, max(1, int(ttl * 1000))])
+        if not reply:
+            return None
+        try:
+            return self._claim(flow_id, reply)
+        except DecodeError:
+            self.unlock(flow_id, token)
+            raise
+
+    def commit_and_continue(self, state: FlowState, consumed: int, token: str, *, result: Any = NOTHING,
+                            ttl: float = LOCK_TTL_S) -> Claim | None:
+        """1 round trip: a script that does what ``commit`` does and keeps ``result``; then, if the
+        flow runs, the token still holds the lock and the inbox is not empty, renews the lock
+        (``PEXPIRE``) and returns the inbox (``LRANGE``); otherwise releases the lock.
+
+        The state is not read back: the claim's state is ``state`` itself, which is what was just
+        written.
+        """
+        if consumed < 0:
+            raise ValueError(f"consumed must be >= 0, not {consumed}")
+        text = _dumps(state.to_dict())
+        result_text = "" if result is NOTHING else _dumps(result)
+        flow_id = state.flow_id
+        with self._translate:
+            reply = self._commit_and_continue_script(
+                keys=[self.key("flow", flow_id), self.key("inbox", flow_id), self.key("lock", flow_id),
+                      self.key("end", flow_id), self.key("result", flow_id)],
+                args=[text, "1" if state.status != RUNNING else "0", self.result_ttl_ms, consumed, token,
+                      self.end_signal_ttl_ms, "0" if result is NOTHING else "1", result_text,
+                      max(1, int(ttl * 1000))])
+        if not reply:
+            return None
+        try:
+            return Claim(state, self._decode_events(self.key("inbox", flow_id), reply))
+        except DecodeError:
+            self.unlock(flow_id, token)
+            raise
+
+    def report(self, flow_id: str, event: Event, token: str, *, result: Any = NOTHING,
+               error: dict[str, Any] | None = None, check_revoked: bool = True,
+               ttl: float = LOCK_TTL_S) -> Report:
+        """1 round trip: a script that checks ``EXISTS revoked``, then ``SET result``/``SET error``,
+        ``RPUSH inbox; PEXPIRE inbox``, ``SET lock NX PX``, and with the lock ``LRANGE inbox; GET flow``."""
+        node_id = event.node_id
+        result_text = "" if result is NOTHING else _dumps(result)
+        error_text = "" if error is None else _dumps(error)
+        with self._translate:
+            reply = self._report_script(
+                keys=[self.key("revoked", node_id), self.key("result", node_id), self.key("error", node_id),
+                      self.key("inbox", flow_id), self.key("lock", flow_id), self.key("flow", flow_id)],
+                args=["1" if check_revoked else "0", "0" if result is NOTHING else "1", result_text,
+                      "0" if error is None else "1", error_text, _dumps(event_to_dict(event)), self.result_ttl_ms,
+                      token, max(1, int(ttl * 1000))])
+        if reply == 0:
+            return Report(revoked=True)
+        if reply == 1:
+            return Report()
+        try:
+            return Report(claim=self._claim(flow_id, reply))
+        except DecodeError:
+            self.unlock(flow_id, token)
+            raise
 
     # --- revocation and completion ------------------------------------------------------
 

@@ -5,10 +5,16 @@ its result, report to the flow) and a **dispatcher step** (feed a flow's new eve
 and carry out its actions). A finished node drives its flow's step inline when it can take the
 flow's lock; when another worker holds it, that worker sees the new event before it lets go, so no
 wake-up message is needed and none is lost.
+
+Round trips to the store per chain step (a node that finishes and starts the next one): the
+revocation check before the task runs, then ``report`` (revocation check, result, event, lock,
+state and inbox at once), then ``commit_and_continue`` (state, inbox, lock, and the events that
+came meanwhile, stepped next on the state in memory). ``RedisStore`` makes each one round trip.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -37,7 +43,7 @@ from selflow.errors import FatalTaskError, UnknownFlowError
 from selflow.codegen.issues import suggestion
 from selflow.refs import resolve
 from selflow.runtime.publisher import Publisher
-from selflow.runtime.store import FlowStore
+from selflow.runtime.store import NOTHING, Claim, FlowStore
 from selflow.tables import SystemTables
 from selflow.task import Retry, SelflowTask
 
@@ -61,15 +67,21 @@ class NodeOutcome:
 
 
 class StoreResults:
-    """The engine's view of node results, read from the store once per step."""
+    """The engine's view of node results, read from the store once per step.
 
-    def __init__(self, store: FlowStore):
+    ``known`` maps node ids to the JSON text of results this process has just written (the envelope
+    that drives the step): those are decoded here instead of read back from the store.
+    """
+
+    def __init__(self, store: FlowStore, known: dict[str, str] | None = None):
         self._store = store
+        self._known = known
         self._cache: dict[str, Any] = {}
 
     def result(self, node_id: str) -> Any:
         if node_id not in self._cache:
-            self._cache[node_id] = self._store.load_result(node_id)
+            known = self._known.get(node_id) if self._known else None
+            self._cache[node_id] = json.loads(known) if known is not None else self._store.load_result(node_id)
         return self._cache[node_id]
 
 
@@ -93,7 +105,8 @@ class Runtime:
         state = FlowState.new(flow_id, name, node_args, parent=parent, selective=selective,
                               parent_flow_id=parent_flow_id)
         self.store.create_flow(state)
-        self.trace("FLOW_SCHEDULE", flow_name=name, dispatcher_id=flow_id, node_args=node_args, parent=parent)
+        if self.tracers:
+            self.trace("FLOW_SCHEDULE", flow_name=name, dispatcher_id=flow_id, node_args=node_args, parent=parent)
         self.publisher.dispatch(flow_id, queue=self.tables.flows[name].queue, countdown=countdown,
                                 tick=state.tick_seq)
         return flow_id
@@ -110,24 +123,34 @@ class Runtime:
         pending events and returns None. A tick that finds the flow locked sends itself again after
         ``BUSY_TICK_S`` and returns None.
         """
-        self.trace("DISPATCHER_WAKEUP", dispatcher_id=flow_id)
+        if self.tracers:
+            self.trace("DISPATCHER_WAKEUP", dispatcher_id=flow_id)
         return self.drive(flow_id, tick=True, tick_seq=tick)
 
-    def drive(self, flow_id: str, *, tick: bool = False, tick_seq: int | None = None) -> float | None:
-        """Step the flow while it has events, if its lock is free; otherwise leave it to the holder."""
-        token = uuid.uuid4().hex
+    def drive(self, flow_id: str, *, tick: bool = False, tick_seq: int | None = None, token: str | None = None,
+              claim: Claim | None = None, known_results: dict[str, str] | None = None) -> float | None:
+        """Step the flow while it has events, if its lock is free; otherwise leave it to the holder.
+
+        ``claim`` is the flow's lock already taken with ``token`` (by ``FlowStore.report``), with
+        the state and inbox it loaded; ``known_results`` the JSON text of results the caller has
+        just kept (see ``StoreResults``).
+        """
+        token = token or uuid.uuid4().hex
         next_tick: float | None = None
         while True:
-            if not self.store.try_lock(flow_id, token):
-                if tick and tick_seq is not None:
-                    self._tick_again_later(flow_id, tick_seq)
-                return next_tick
+            if claim is None:
+                claim = self.store.lock_and_load(flow_id, token)
+                if claim is None:
+                    if tick and tick_seq is not None:
+                        self._tick_again_later(flow_id, tick_seq)
+                    return next_tick
+            state, events = claim.state, claim.events
+            claim = None
+            committed = False
             try:
-                state = self.store.load_state(flow_id)
                 if state is None:
                     log.warning("no state for flow %s; dropping its wake-up", flow_id)
                     return None
-                events = self.store.read_events(flow_id)
                 was_running = state.status == RUNNING
                 if tick and tick_seq is not None and was_running:
                     if tick_seq == state.tick_seq:
@@ -138,31 +161,49 @@ class Runtime:
                 # late event of an earlier attempt, so a flow retry waits its retry_countdown
                 if was_running and (tick or (events and state.started)):
                     chain = state.tick_seq
-                    state, actions = step(self.tables, state, events, StepContext(results=StoreResults(self.store)))
+                    results = StoreResults(self.store, known_results)
+                    state, actions = step(self.tables, state, events, StepContext(results=results))
                     state.tick_seq = chain  # the engine restarts a retried flow from a fresh state
                     next_tick = self._carry_out(state, actions, tick=tick)
-                self.store.commit(state, len(events))
+                # an ended flow's result is kept with its final state, so whoever sees one sees both
+                ended = was_running and state.status != RUNNING
+                claim = self.store.commit_and_continue(state, len(events), token,
+                                                       result=state.result() if ended else NOTHING)
+                committed = True
             finally:
-                self.store.unlock(flow_id, token)
+                if not committed:
+                    self.store.unlock(flow_id, token)
             if state.status != RUNNING:
                 if was_running:
                     self._flow_ended(state)
                 return None
             tick = False
-            if not self.store.has_events(flow_id):
+            known_results = None
+            if claim is None:
                 return next_tick
 
     def _carry_out(self, state: FlowState, actions: list[Action], *, tick: bool) -> float | None:
+        batch = getattr(self.publisher, "batch", None)
+        if batch is None or sum(isinstance(action, (StartTask, StartFlow)) for action in actions) < 2:
+            return self._carry_out_actions(state, actions, tick=tick)
+        with batch():
+            return self._carry_out_actions(state, actions, tick=tick)
+
+    def _carry_out_actions(self, state: FlowState, actions: list[Action], *, tick: bool) -> float | None:
         next_tick = None
+        tracing = bool(self.tracers)
         for action in actions:
             if isinstance(action, StartTask):
                 spec = self.tables.tasks[action.name]
-                self.trace("TASK_SCHEDULE", flow_name=action.flow_name, dispatcher_id=action.flow_id,
-                           task_name=action.name, task_id=action.node_id, parent=action.parent, queue=spec.queue)
+                if tracing:
+                    self.trace("TASK_SCHEDULE", flow_name=action.flow_name, dispatcher_id=action.flow_id,
+                               task_name=action.name, task_id=action.node_id, parent=action.parent,
+                               queue=spec.queue)
                 self.publisher.start_task(action, queue=spec.queue)
             elif isinstance(action, StartFlow):
-                self.trace("SUBFLOW_SCHEDULE", flow_name=state.flow_name, dispatcher_id=state.flow_id,
-                           child_flow_name=action.name, child_dispatcher_id=action.node_id)
+                if tracing:
+                    self.trace("SUBFLOW_SCHEDULE", flow_name=state.flow_name, dispatcher_id=state.flow_id,
+                               child_flow_name=action.name, child_dispatcher_id=action.node_id)
                 self.start_flow(action.name, action.node_args, flow_id=action.node_id, parent=action.parent,
                                 selective=action.selective, parent_flow_id=action.parent_flow_id)
             elif isinstance(action, Revoke):
@@ -175,7 +216,8 @@ class Runtime:
                 elif tick:
                     next_tick = action.countdown
             elif isinstance(action, Note):
-                self.trace(action.event, **action.details)
+                if tracing:
+                    self.trace(action.event, **action.details)
             elif isinstance(action, (FlowSucceeded, FlowFailed)):
                 pass  # handled once the state is committed (_flow_ended)
         return next_tick
@@ -221,19 +263,24 @@ class Runtime:
         self.store.announce_end(flow_id)
 
     def _flow_ended(self, state: FlowState) -> None:
-        """Publish a finished flow's result and report it to its parent flow, if any."""
-        self.store.save_result(state.flow_id, state.result())
-        self.store.announce_end(state.flow_id)
+        """Report a finished flow to its parent flow, if any.
+
+        Its result is already kept and its waiters woken: ``commit_and_continue`` of the ended state
+        did both.
+        """
         if state.parent_flow_id is None:
             return
+        error = None
         if state.status == "success":
             event: NodeSucceeded | NodeFailed = NodeSucceeded(state.flow_id)
         else:
-            self.store.save_error(state.flow_id, {"type": "FlowError", "message": f"flow {state.flow_name} failed",
-                                                  "traceback": "", "result": state.result()})
+            error = {"type": "FlowError", "message": f"flow {state.flow_name} failed", "traceback": "",
+                     "result": state.result()}
             event = NodeFailed(state.flow_id, f"flow {state.flow_name} failed")
-        self.store.push_event(state.parent_flow_id, event)
-        self.drive(state.parent_flow_id)
+        token = uuid.uuid4().hex
+        report = self.store.report(state.parent_flow_id, event, token, error=error, check_revoked=False)
+        if report.claim is not None:
+            self.drive(state.parent_flow_id, token=token, claim=report.claim)
 
     # --- the task envelope --------------------------------------------------------------
 
@@ -242,12 +289,14 @@ class Runtime:
         if self.store.is_revoked(message.node_id):
             return NodeOutcome("skipped")
         spec = self.tables.tasks[message.name]
+        tracing = bool(self.tracers)
         details = dict(flow_name=message.flow_name, dispatcher_id=message.flow_id, task_name=message.name,
                        task_id=message.node_id)
-        self.trace("TASK_START", parent=message.parent, node_args=message.node_args, **details)
+        if tracing:
+            self.trace("TASK_START", parent=message.parent, node_args=message.node_args, **details)
         try:
             result = self._call_task(message)
-            _check_json(result, message.name)
+            text = _check_json(result, message.name)
         except Retry as retry:
             self.trace("TASK_RETRY", countdown=retry.countdown, user_retry=True, **details)
             return NodeOutcome("retry", countdown=retry.countdown, counted=False)
@@ -257,12 +306,14 @@ class Runtime:
                            max_retry=spec.max_retry, what=_describe(exc), **details)
                 return NodeOutcome("retry", countdown=spec.retry_countdown)
             return self._report_failure(message, exc, details)
-        if self.store.is_revoked(message.node_id):
+        token = uuid.uuid4().hex
+        report = self.store.report(message.flow_id, NodeSucceeded(message.node_id), token, result=result)
+        if report.revoked:
             return NodeOutcome("skipped")
-        self.store.save_result(message.node_id, result)
-        self.trace("TASK_END", **details)
-        self.store.push_event(message.flow_id, NodeSucceeded(message.node_id))
-        self.drive(message.flow_id)
+        if tracing:
+            self.trace("TASK_END", **details)
+        if report.claim is not None:
+            self.drive(message.flow_id, token=token, claim=report.claim, known_results={message.node_id: text})
         return NodeOutcome("succeeded")
 
     def fail_node(self, message: StartTask, error: str) -> NodeOutcome:
@@ -273,17 +324,18 @@ class Runtime:
 
     def _report_failure(self, message: StartTask, exc: BaseException | None, details: dict[str, Any], *,
                         error: str = "") -> NodeOutcome:
-        if self.store.is_revoked(message.node_id):
-            return NodeOutcome("skipped")
         text = _describe(exc) if exc is not None else error
-        self.store.save_error(message.node_id, {
+        token = uuid.uuid4().hex
+        report = self.store.report(message.flow_id, NodeFailed(message.node_id, text), token, error={
             "type": type(exc).__name__ if exc is not None else "NodeError",
             "message": str(exc) if exc is not None else error,
             "traceback": "".join(traceback.format_exception(exc)) if exc is not None else "",
         })
+        if report.revoked:
+            return NodeOutcome("skipped")
         self.trace("TASK_FAILURE", what=text, **details)
-        self.store.push_event(message.flow_id, NodeFailed(message.node_id, text))
-        self.drive(message.flow_id)
+        if report.claim is not None:
+            self.drive(message.flow_id, token=token, claim=report.claim)
         return NodeOutcome("failed", error=text)
 
     def _call_task(self, message: StartTask) -> Any:
@@ -301,6 +353,8 @@ class Runtime:
     # --- tracing ------------------------------------------------------------------------
 
     def trace(self, event: str, **details: Any) -> None:
+        """Hand ``event`` to every tracer; callers on the hot path skip building ``details`` when
+        there are no tracers (``if self.tracers``)."""
         for tracer in self.tracers:
             try:
                 tracer(event, details)
@@ -309,6 +363,19 @@ class Runtime:
 
 
 def _accepts(func: Callable[..., Any], name: str) -> bool:
+    """Whether ``func`` takes a parameter ``name``; remembered per function (signatures are slow)."""
+    try:
+        return _accepts_cached(func, name)
+    except TypeError:  # an unhashable callable
+        return _signature_has(func, name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _accepts_cached(func: Callable[..., Any], name: str) -> bool:
+    return _signature_has(func, name)
+
+
+def _signature_has(func: Callable[..., Any], name: str) -> bool:
     try:
         return name in inspect.signature(func).parameters
     except (TypeError, ValueError):
@@ -319,9 +386,10 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _check_json(result: Any, task: str) -> None:
+def _check_json(result: Any, task: str) -> str:
+    """``result`` as JSON text; a ``TypeError`` naming the task when it is not JSON-serialisable."""
     try:
-        json.dumps(result)
+        return json.dumps(result)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"task {task} returned a result that is not JSON-serialisable: {exc}") from exc
 

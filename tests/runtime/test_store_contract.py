@@ -1,4 +1,6 @@
-"""One contract for every ``FlowStore``: each test runs on ``MemoryStore`` and on ``RedisStore``.
+"""One contract for every ``FlowStore``: each test runs on ``MemoryStore``, on ``RedisStore``, and on
+``PrimitivesOnly`` (a store that implements only the abstract methods, so that the default compound
+calls of ``FlowStore`` are held to the same contract as the stores' own faster versions).
 
 The Redis runs talk to the real server on 127.0.0.1:6379, each under its own random key prefix whose
 keys are deleted afterwards. Without a server they are skipped, unless ``CI`` is set: then they fail.
@@ -16,7 +18,7 @@ import pytest
 
 from selflow.dispatcher.records import FAILURE, RUNNING, SUCCESS, FlowState, NodeFailed, NodeSucceeded
 from selflow.runtime.memory_store import MemoryStore
-from selflow.runtime.store import FlowStore
+from selflow.runtime.store import NOTHING, Claim, FlowStore, Report
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -45,10 +47,42 @@ def _redis_store():
     return store, cleanup
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+class PrimitivesOnly(FlowStore):
+    """Every abstract method, delegated to a ``MemoryStore``; the compound calls are ``FlowStore``'s defaults."""
+
+    def __init__(self) -> None:
+        self._inner = MemoryStore()
+
+    save_result = property(lambda self: self._inner.save_result)
+    load_result = property(lambda self: self._inner.load_result)
+    save_error = property(lambda self: self._inner.save_error)
+    load_error = property(lambda self: self._inner.load_error)
+    create_flow = property(lambda self: self._inner.create_flow)
+    load_state = property(lambda self: self._inner.load_state)
+    push_event = property(lambda self: self._inner.push_event)
+    read_events = property(lambda self: self._inner.read_events)
+    commit = property(lambda self: self._inner.commit)
+    has_events = property(lambda self: self._inner.has_events)
+    try_lock = property(lambda self: self._inner.try_lock)
+    unlock = property(lambda self: self._inner.unlock)
+    revoke = property(lambda self: self._inner.revoke)
+    is_revoked = property(lambda self: self._inner.is_revoked)
+    announce_end = property(lambda self: self._inner.announce_end)
+    wait_for_end = property(lambda self: self._inner.wait_for_end)
+
+
+def test_primitives_only_keeps_the_default_compound_calls():
+    for name in ("lock_and_load", "commit_and_continue", "report"):
+        assert getattr(PrimitivesOnly, name) is getattr(FlowStore, name)
+
+
+@pytest.fixture(params=["memory", "primitives", pytest.param("redis", marks=pytest.mark.integration)])
 def store(request) -> FlowStore:
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "primitives":
+        yield PrimitivesOnly()
         return
     redis_store, cleanup = _redis_store()
     try:
@@ -432,3 +466,224 @@ def test_concurrent_pushes_and_steps_lose_and_duplicate_nothing(store):
         assert mine == [f"p{index}-{n}" for n in range(per_pusher)]
     assert store.read_events(state.flow_id) == []
     assert steps > 1
+
+
+# --- compound calls of the hot path: lock_and_load, commit_and_continue, report ------------------
+
+
+def test_lock_and_load_takes_the_lock_with_the_state_and_the_inbox(store):
+    state = new_state(active={"n1": "A"})
+    store.create_flow(state)
+    store.push_event(state.flow_id, NodeSucceeded("n1"))
+    claim = store.lock_and_load(state.flow_id, "token-a")
+    assert claim == Claim(state, [NodeSucceeded("n1")])
+    assert not store.try_lock(state.flow_id, "token-b")
+    assert store.lock_and_load(state.flow_id, "token-b") is None  # taken: nothing, and nothing changes
+    assert store.read_events(state.flow_id) == [NodeSucceeded("n1")]
+    store.unlock(state.flow_id, "token-a")
+    assert store.lock_and_load(state.flow_id, "token-b") is not None
+
+
+def test_lock_and_load_of_an_unknown_flow_holds_the_lock_with_no_state(store):
+    claim = store.lock_and_load("no-such-flow", "token-a")
+    assert claim == Claim(None, [])
+    assert not store.try_lock("no-such-flow", "token-b")
+    store.unlock("no-such-flow", "token-a")
+    assert store.try_lock("no-such-flow", "token-b")
+
+
+def test_lock_and_load_honours_the_ttl(store):
+    store.create_flow(new_state("f1"))
+    assert store.lock_and_load("f1", "token-a", ttl=0.2) is not None
+    assert store.lock_and_load("f1", "token-b", ttl=0.2) is None
+    time.sleep(0.35)
+    assert store.lock_and_load("f1", "token-b") is not None
+
+
+def test_commit_and_continue_commits_and_releases_when_nothing_came(store):
+    state = new_state()
+    store.create_flow(state)
+    store.push_event(state.flow_id, NodeSucceeded("a"))
+    claim = store.lock_and_load(state.flow_id, "tok")
+    state.finished = {"t": ["a"]}
+    assert store.commit_and_continue(state, len(claim.events), "tok") is None
+    assert store.load_state(state.flow_id).finished == {"t": ["a"]}
+    assert store.read_events(state.flow_id) == []
+    assert store.try_lock(state.flow_id, "other")  # released
+
+
+def test_commit_and_continue_keeps_the_lock_with_events_that_came_meanwhile(store):
+    state = new_state()
+    store.create_flow(state)
+    store.push_event(state.flow_id, NodeSucceeded("a"))
+    claim = store.lock_and_load(state.flow_id, "tok")
+    store.push_event(state.flow_id, NodeSucceeded("b"))  # while the step runs
+    store.push_event(state.flow_id, NodeFailed("c", "boom"))
+    state.finished = {"t": ["a"]}
+    again = store.commit_and_continue(state, len(claim.events), "tok")
+    assert again is not None
+    assert again.events == [NodeSucceeded("b"), NodeFailed("c", "boom")]
+    assert again.state == state  # the state just committed
+    assert store.load_state(state.flow_id).finished == {"t": ["a"]}
+    assert not store.try_lock(state.flow_id, "other")  # still held by "tok"
+    state.finished["t"].append("b")
+    assert store.commit_and_continue(state, 2, "tok") is None
+    assert store.read_events(state.flow_id) == []
+    assert store.load_state(state.flow_id).finished == {"t": ["a", "b"]}
+    assert store.try_lock(state.flow_id, "other")
+
+
+def test_commit_and_continue_renews_the_lock(store):
+    state = new_state()
+    store.create_flow(state)
+    assert store.lock_and_load(state.flow_id, "tok", ttl=0.3) is not None
+    store.push_event(state.flow_id, NodeSucceeded("a"))
+    time.sleep(0.2)
+    assert store.commit_and_continue(state, 0, "tok", ttl=30) is not None
+    time.sleep(0.2)  # past the first ttl: the lock was renewed
+    assert not store.try_lock(state.flow_id, "other")
+
+
+def test_commit_and_continue_of_an_ended_flow_releases_even_with_events(store):
+    state = new_state()
+    store.create_flow(state)
+    store.lock_and_load(state.flow_id, "tok")
+    store.push_event(state.flow_id, NodeSucceeded("late"))
+    assert store.commit_and_continue(ended(state), 0, "tok") is None
+    assert store.load_state(state.flow_id).status == SUCCESS
+    assert store.wait_for_end(state.flow_id, timeout=0).status == SUCCESS
+    assert store.try_lock(state.flow_id, "other")
+
+
+def test_commit_and_continue_keeps_the_flow_result_with_the_state(store):
+    state = new_state()
+    store.create_flow(state)
+    store.lock_and_load(state.flow_id, "tok")
+    final = ended(state)
+    assert store.commit_and_continue(final, 0, "tok", result=final.result()) is None
+    assert store.load_result(state.flow_id) == {"finished_nodes": {}, "failed_nodes": {}}
+    store.save_result("other-flow", 1)
+    store.create_flow(new_state("other-flow"))
+    store.lock_and_load("other-flow", "tok")
+    store.commit_and_continue(new_state("other-flow"), 0, "tok")  # no result given: none written
+    assert store.load_result("other-flow") == 1
+
+
+def test_commit_and_continue_never_takes_over_a_lock_it_lost(store):
+    state = new_state()
+    store.create_flow(state)
+    assert store.lock_and_load(state.flow_id, "slow", ttl=0.2) is not None
+    time.sleep(0.35)
+    assert store.lock_and_load(state.flow_id, "new") is not None  # the lock expired and moved on
+    store.push_event(state.flow_id, NodeSucceeded("a"))
+    assert store.commit_and_continue(state, 0, "slow") is None  # no claim for the late holder
+    assert not store.try_lock(state.flow_id, "other")  # and "new" still holds the lock
+    assert store.read_events(state.flow_id) == [NodeSucceeded("a")]
+
+
+def test_report_keeps_the_result_pushes_the_event_and_claims_a_free_lock(store):
+    state = new_state(active={"n1": "A"})
+    store.create_flow(state)
+    report = store.report(state.flow_id, NodeSucceeded("n1"), "tok", result={"x": [1, 2]})
+    assert report == Report(revoked=False, claim=Claim(state, [NodeSucceeded("n1")]))
+    assert store.load_result("n1") == {"x": [1, 2]}
+    assert not store.try_lock(state.flow_id, "other")
+
+
+def test_report_with_the_lock_taken_only_pushes(store):
+    state = new_state()
+    store.create_flow(state)
+    assert store.try_lock(state.flow_id, "holder")
+    report = store.report(state.flow_id, NodeSucceeded("n1"), "tok", result=None)
+    assert report == Report(revoked=False, claim=None)
+    assert store.read_events(state.flow_id) == [NodeSucceeded("n1")]
+    assert store.load_result("n1") is None
+    store.unlock(state.flow_id, "tok")  # the reporter holds nothing
+    assert not store.try_lock(state.flow_id, "other")
+
+
+def test_report_of_a_failure_keeps_the_error(store):
+    state = new_state()
+    store.create_flow(state)
+    error = {"type": "ValueError", "message": "bad", "traceback": "..."}
+    report = store.report(state.flow_id, NodeFailed("n1", "ValueError: bad"), "tok", error=error)
+    assert report.claim is not None and report.claim.events == [NodeFailed("n1", "ValueError: bad")]
+    assert store.load_error("n1") == error
+    assert store.load_result("n1") is None
+
+
+def test_report_of_a_result_and_an_error_keeps_both(store):
+    error = {"type": "FlowError", "message": "flow f failed", "traceback": "", "result": {"a": 1}}
+    store.report("parent", NodeFailed("child", "flow f failed"), "tok", result={"a": 1}, error=error)
+    assert store.load_result("child") == {"a": 1}
+    assert store.load_error("child") == error
+
+
+def test_report_of_a_revoked_node_changes_nothing(store):
+    state = new_state()
+    store.create_flow(state)
+    store.revoke(["n1"])
+    assert store.report(state.flow_id, NodeSucceeded("n1"), "tok", result=1) == Report(revoked=True)
+    assert store.load_result("n1") is None
+    assert store.read_events(state.flow_id) == []
+    assert store.try_lock(state.flow_id, "other")  # the lock was not touched
+    store.unlock(state.flow_id, "other")
+    report = store.report(state.flow_id, NodeSucceeded("n1"), "tok", check_revoked=False)
+    assert not report.revoked and report.claim is not None
+    assert store.read_events(state.flow_id) == [NodeSucceeded("n1")]
+
+
+def test_report_without_a_result_keeps_what_was_there(store):
+    store.save_result("n1", "earlier")
+    store.report("f1", NodeSucceeded("n1"), "tok")
+    assert store.load_result("n1") == "earlier"
+    store.report("f1", NodeSucceeded("n1"), "tok2", result=NOTHING)
+    assert store.load_result("n1") == "earlier"
+
+
+def test_report_of_a_result_that_is_not_json_changes_nothing(store):
+    store.create_flow(new_state("f1"))
+    with pytest.raises(TypeError):
+        store.report("f1", NodeSucceeded("n1"), "tok", result=object())
+    assert store.read_events("f1") == []
+    assert store.try_lock("f1", "other")
+
+
+def test_reports_racing_steps_lose_and_duplicate_nothing(store):
+    """Reporters that step when they get the lock, and nobody else: every event is consumed once.
+
+    This is the runtime's protocol with no safety tick. A reporter that finds the lock taken
+    leaves its event to the holder, which must see it in ``commit_and_continue``; an event that
+    slipped between the two would stay in the inbox for ever.
+    """
+    reporters, per_reporter = 4, 40
+    state = new_state(node_args={"consumed": []})
+    store.create_flow(state)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(reporters)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            for number in range(per_reporter):
+                token = f"r{index}-{number}"
+                claim = store.report(state.flow_id, NodeSucceeded(f"p{index}-{number}"), token, result=number).claim
+                while claim is not None:
+                    current = claim.state
+                    current.node_args["consumed"].extend(event.node_id for event in claim.events)
+                    claim = store.commit_and_continue(current, len(claim.events), token)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(reporters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    consumed = store.load_state(state.flow_id).node_args["consumed"]
+    expected = {f"p{i}-{n}" for i in range(reporters) for n in range(per_reporter)}
+    assert len(consumed) == len(expected), "an event was lost or consumed twice"
+    assert set(consumed) == expected
+    assert store.read_events(state.flow_id) == []
+    assert store.try_lock(state.flow_id, "after")  # nobody kept the lock
