@@ -33,7 +33,8 @@ class SelflowTask:
     """Base class for tasks; override ``run``."""
 
     def __init__(self, *, flow_name: str, task_name: str, parent: dict[str, Any] | None, task_id: str,
-                 dispatcher_id: str, store: "FlowStore | None" = None, storage: Any = None):
+                 dispatcher_id: str, store: "FlowStore | None" = None, storage: Any = None,
+                 storage_pool: Any = None):
         self.flow_name = flow_name
         self.task_name = task_name
         self.parent = parent or {}
@@ -42,13 +43,16 @@ class SelflowTask:
         self.log = logging.getLogger(f"selflow.task.{task_name}")
         self._store = store
         self._storage = storage
+        self._storage_pool = storage_pool
 
     def run(self, node_args: Any) -> Any:
         raise NotImplementedError(f"task {self.task_name} must implement run(node_args)")
 
     @property
     def storage(self) -> Any:
-        """The storage adapter configured for this task, or None."""
+        """The storage adapter configured for this task (connected on first use), or None."""
+        if self._storage is None and self._storage_pool is not None:
+            self._storage = self._storage_pool.adapter_for_task(self.task_name)
         return self._storage
 
     def retry(self, countdown: float = 0) -> None:

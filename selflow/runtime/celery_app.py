@@ -30,13 +30,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from celery import Celery
+from celery import Celery, Task
+from celery.exceptions import TimeLimitExceeded
 
 from selflow.dispatcher.records import StartTask
 from selflow.errors import StorageError
 from selflow.runtime.runtime import Runtime, Tracer, message_from_kwargs, message_to_kwargs
+from selflow.runtime.limits import Limiter, MemoryLimiter, RedisLimiter
+from selflow.runtime.services import build_services
 from selflow.runtime.store import FlowStore
-from selflow.tables import SystemTables
+from selflow.tables import SystemTables, TaskSpec
 
 __all__ = ["CeleryPublisher", "CeleryRuntime", "DISPATCHER_TASK", "NODE_TASK", "install", "queues_of"]
 
@@ -67,9 +70,10 @@ class CeleryPublisher:
     n tasks instead of n round trips, each on a new client).
     """
 
-    def __init__(self, app: Celery, store: FlowStore):
+    def __init__(self, app: Celery, store: FlowStore, tables: SystemTables):
         self.app = app
         self.store = store
+        self.tables = tables
         self._local = threading.local()  # the producer of the current batch, per thread (threads pool)
 
     @contextmanager
@@ -92,14 +96,19 @@ class CeleryPublisher:
                 self._local.producer = None
 
     def _send(self, name: str, kwargs: dict[str, Any], task_id: str, queue: str, countdown: float | None,
-              kwargsrepr: str) -> None:
+              kwargsrepr: str, **options: Any) -> None:
         # argsrepr/kwargsrepr (what monitors show) given here spare Celery a saferepr of every message
         self.app.send_task(name, kwargs=kwargs, task_id=task_id, queue=queue, countdown=countdown,
-                           producer=getattr(self._local, "producer", None), argsrepr="()", kwargsrepr=kwargsrepr)
+                           producer=getattr(self._local, "producer", None), argsrepr="()", kwargsrepr=kwargsrepr,
+                           **options)
 
     def start_task(self, message: StartTask, *, queue: str, countdown: float | None = None) -> None:
-        self._send(NODE_TASK, message_to_kwargs(message), message.node_id, queue, countdown,
-                   f"{{'name': {message.name!r}, 'flow_name': {message.flow_name!r}, 'flow_id': {message.flow_id!r}}}")
+        spec = self.tables.tasks[message.name]
+        options = {key: value for key, value in (("priority", spec.priority), ("soft_time_limit", spec.soft_time_limit),
+                                                 ("time_limit", spec.time_limit)) if value is not None}
+        self._send(node_task_name(spec), message_to_kwargs(message), message.node_id, queue, countdown,
+                   f"{{'name': {message.name!r}, 'flow_name': {message.flow_name!r}, 'flow_id': {message.flow_id!r}}}",
+                   **options)
 
     def dispatch(self, flow_id: str, *, queue: str, countdown: float | None = None, tick: int = 0) -> None:
         self._send(DISPATCHER_TASK, {"flow_id": flow_id, "tick": tick}, flow_id, queue, countdown,
@@ -147,20 +156,35 @@ def install(app: Celery, tables: SystemTables, store: FlowStore, *, tracers: tup
     With ``add_queues`` the configuration's queues join the app's queue list, so a worker started
     without ``-Q`` consumes them too.
     """
-    publisher = CeleryPublisher(app, store)
-    runtime = CeleryRuntime(app, tables, store, Runtime(tables, store, publisher, tracers=tracers), publisher)
+    publisher = CeleryPublisher(app, store, tables)
+    services = build_services(tables, limiter=_limiter_for(store), celery_app=app, extra_tracers=tracers)
+    core = Runtime(tables, store, publisher, tracers=services.tracers, storages=services.storages,
+                   admission=services.admission)
+    runtime = CeleryRuntime(app, tables, store, core, publisher)
     installed: _Installed | None = getattr(app, "_selflow_installed", None)
     if installed is None:
         installed = _Installed()
         app._selflow_installed = installed  # type: ignore[attr-defined]
         _register(app, installed)
     installed.current = runtime
+    for spec in tables.tasks.values():
+        name = node_task_name(spec)
+        if name != NODE_TASK and name not in app.tasks:
+            _register_node(app, installed, name, acks_late=spec.acks_late, rate_limit=spec.rate_limit)
     if add_queues:
         known = app.amqp.queues
         for name in runtime.queues:
             if name not in known.consume_from:
                 known.select_add(name)  # consumed by default; an explicit -Q still decides
     return runtime
+
+
+def _limiter_for(store: FlowStore) -> Limiter:
+    """Limits live where the flow state lives: in Redis for every worker, else in this process."""
+    client = getattr(store, "client", None)
+    if client is not None:
+        return RedisLimiter(client, prefix=getattr(store, "prefix", "selflow"))
+    return MemoryLimiter()
 
 
 def _register(app: Celery, installed: _Installed) -> None:
@@ -175,7 +199,39 @@ def _register(app: Celery, installed: _Installed) -> None:
         if countdown is not None:
             raise self.retry(kwargs={"flow_id": flow_id, "tick": tick + 1}, countdown=countdown, max_retries=None)
 
-    @app.task(name=NODE_TASK, **_TASK_OPTIONS)
+    _register_node(app, installed, NODE_TASK)
+
+
+def node_task_name(spec: TaskSpec) -> str:
+    """The Celery task a selflow task runs as: its own when it needs Celery options of its own.
+
+    Celery applies ``rate_limit`` and ``acks_late`` per Celery task, so a selflow task with a rate
+    limit, or without late acks, gets a Celery task of its own (``selflow.node.<name>``).
+    """
+    return f"{NODE_TASK}.{spec.name}" if spec.rate_limit is not None or not spec.acks_late else NODE_TASK
+
+
+class _NodeTask(Task):  # type: ignore[misc]
+    """The envelope's Celery task; a hard time limit kills the process running it, so the worker's
+    main process reports the node as failed here (fallbacks then apply)."""
+
+    installed: "_Installed | None" = None
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if not isinstance(exc, TimeLimitExceeded) or self.installed is None:
+            return
+        runtime = self.installed.get().runtime
+        message = message_from_kwargs({k: v for k, v in kwargs.items() if k != "user_retries"})
+        if runtime.admission is not None:
+            runtime.admission.leave_task(runtime.tables.tasks[message.name], message.node_id)
+        runtime.fail_node(message, f"TimeLimitExceeded: hard time limit ({exc.args[0] if exc.args else '?'} s) "
+                                   f"exceeded; the task was killed")
+
+
+def _register_node(app: Celery, installed: _Installed, name: str, **options: Any) -> None:
+    base = type("SelflowNodeTask", (_NodeTask,), {"installed": installed})
+
+    @app.task(name=name, base=base, **{**_TASK_OPTIONS, **options})
     def node(self: Any, **kwargs: Any) -> None:
         runtime = installed.get().runtime
         user_retries = int(kwargs.pop("user_retries", 0))

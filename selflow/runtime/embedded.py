@@ -14,7 +14,9 @@ from typing import Any
 
 from selflow.dispatcher.records import RUNNING, FlowState, StartTask
 from selflow.errors import SelflowError
+from selflow.runtime.limits import MemoryLimiter
 from selflow.runtime.memory_store import MemoryStore
+from selflow.runtime.services import build_services
 from selflow.runtime.runtime import Runtime, Tracer
 from selflow.tables import SystemTables
 
@@ -59,7 +61,10 @@ class EmbeddedRunner:
     def __init__(self, tables: SystemTables, *, tracers: tuple[Tracer, ...] = ()):
         self.store = MemoryStore()
         self.queue = LocalQueue()
-        self.runtime = Runtime(tables, self.store, self.queue, tracers=tracers)
+        services = build_services(tables, limiter=MemoryLimiter(), extra_tracers=tracers)
+        self.storages = services.storages
+        self.runtime = Runtime(tables, self.store, self.queue, tracers=services.tracers, storages=services.storages,
+                               admission=services.admission)
 
     def run_flow(self, name: str, node_args: Any = None, *, selective: dict[str, Any] | None = None,
                  timeout: float | None = None) -> FlowState:

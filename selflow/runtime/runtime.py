@@ -22,7 +22,7 @@ import time
 import traceback
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from selflow.dispatcher.engine import StepContext, step
 from selflow.dispatcher.records import (
@@ -42,10 +42,15 @@ from selflow.dispatcher.records import (
 from selflow.errors import FatalTaskError, UnknownFlowError
 from selflow.codegen.issues import suggestion
 from selflow.refs import resolve
+from selflow.runtime.admission import Admission, concurrency_backoff
 from selflow.runtime.publisher import Publisher
 from selflow.runtime.store import NOTHING, Claim, FlowStore
 from selflow.tables import SystemTables
 from selflow.task import Retry, SelflowTask
+from selflow.trace.dispatch import emit
+
+if TYPE_CHECKING:
+    from selflow.storages.pool import StoragePool
 
 log = logging.getLogger("selflow.runtime")
 
@@ -87,11 +92,16 @@ class StoreResults:
 
 class Runtime:
     def __init__(self, tables: SystemTables, store: FlowStore, publisher: Publisher, *,
-                 tracers: tuple[Tracer, ...] = ()):
+                 tracers: tuple[Tracer, ...] = (), storages: "StoragePool | None" = None,
+                 admission: Admission | None = None):
         self.tables = tables
         self.store = store
         self.publisher = publisher
         self.tracers = tracers
+        #: the YAML's storages: a task with one keeps its result (and errors) there too
+        self.storages = storages
+        #: throttling, keyed rate limits and concurrency limits; None applies none
+        self.admission = admission
 
     # --- starting flows -----------------------------------------------------------------
 
@@ -143,6 +153,8 @@ class Runtime:
                 if claim is None:
                     if tick and tick_seq is not None:
                         self._tick_again_later(flow_id, tick_seq)
+                    elif self.tracers:
+                        self.trace("WAKEUP_DEFERRED", dispatcher_id=flow_id, tick=tick)
                     return next_tick
             state, events = claim.state, claim.events
             claim = None
@@ -152,6 +164,8 @@ class Runtime:
                     log.warning("no state for flow %s; dropping its wake-up", flow_id)
                     return None
                 was_running = state.status == RUNNING
+                if was_running and tick and not state.started and not self._may_start(state):
+                    return None  # unlocked below; the flow waits for a free slot
                 if tick and tick_seq is not None and was_running:
                     if tick_seq == state.tick_seq:
                         state.tick_seq += 1
@@ -199,13 +213,17 @@ class Runtime:
                     self.trace("TASK_SCHEDULE", flow_name=action.flow_name, dispatcher_id=action.flow_id,
                                task_name=action.name, task_id=action.node_id, parent=action.parent,
                                queue=spec.queue)
-                self.publisher.start_task(action, queue=spec.queue)
+                self.publisher.start_task(action, queue=spec.queue, countdown=self._task_countdown(spec, action))
             elif isinstance(action, StartFlow):
                 if tracing:
                     self.trace("SUBFLOW_SCHEDULE", flow_name=state.flow_name, dispatcher_id=state.flow_id,
                                child_flow_name=action.name, child_dispatcher_id=action.node_id)
+                countdown = self.admission.flow_countdown(self.tables.flows[action.name]) if self.admission else 0
+                if countdown > 0 and tracing:
+                    self.trace("THROTTLED", flow_name=action.name, dispatcher_id=action.node_id, countdown=countdown)
                 self.start_flow(action.name, action.node_args, flow_id=action.node_id, parent=action.parent,
-                                selective=action.selective, parent_flow_id=action.parent_flow_id)
+                                selective=action.selective, parent_flow_id=action.parent_flow_id,
+                                countdown=countdown or None)
             elif isinstance(action, Revoke):
                 self._revoke(list(action.node_ids))
             elif isinstance(action, ScheduleTick):
@@ -215,12 +233,38 @@ class Runtime:
                                             countdown=action.countdown, tick=state.tick_seq)
                 elif tick:
                     next_tick = action.countdown
+                    if tracing:
+                        self.trace("SAFETY_TICK", flow_name=state.flow_name, dispatcher_id=state.flow_id,
+                                   countdown=action.countdown)
             elif isinstance(action, Note):
                 if tracing:
                     self.trace(action.event, **action.details)
             elif isinstance(action, (FlowSucceeded, FlowFailed)):
                 pass  # handled once the state is committed (_flow_ended)
         return next_tick
+
+    def _task_countdown(self, spec: Any, action: StartTask) -> float | None:
+        """Hold a task back for its throttling or keyed rate limit, if it has one."""
+        if self.admission is None or (not spec.throttling and spec.keyed_rate_limit is None):
+            return None
+        countdown, held = self.admission.task_countdown(spec, action.node_args)
+        if countdown > 0 and self.tracers:
+            event = "RATE_LIMITED" if held.get("rate_limited", 0) >= held.get("throttled", 0) else "THROTTLED"
+            self.trace(event, flow_name=action.flow_name, dispatcher_id=action.flow_id, task_name=action.name,
+                       task_id=action.node_id, countdown=countdown, key=held.get("key"))
+        return countdown or None
+
+    def _may_start(self, state: FlowState) -> bool:
+        """A flow at its concurrency limit waits before its first step; False sends it back."""
+        flow = self.tables.flows[state.flow_name]
+        if self.admission is None or flow.concurrency is None or self.admission.enter_flow(flow, state.flow_id):
+            return True
+        countdown = concurrency_backoff()
+        if self.tracers:
+            self.trace("CONCURRENCY_WAIT", flow_name=state.flow_name, dispatcher_id=state.flow_id,
+                       limit=flow.concurrency, countdown=countdown)
+        self.publisher.dispatch(state.flow_id, queue=flow.queue, countdown=countdown, tick=state.tick_seq)
+        return False
 
     def _tick_again_later(self, flow_id: str, tick_seq: int) -> None:
         state = self.store.load_state(flow_id)
@@ -257,6 +301,8 @@ class Runtime:
         finally:
             self.store.unlock(flow_id, token)
         self.trace("FLOW_FAILURE", flow_name=state.flow_name, dispatcher_id=flow_id, reason=reason)
+        if self.admission is not None:
+            self.admission.leave_flow(self.tables.flows[state.flow_name], flow_id)
         if active:
             self._revoke(active)
         self.store.save_result(flow_id, state.result())
@@ -268,6 +314,8 @@ class Runtime:
         Its result is already kept and its waiters woken: ``commit_and_continue`` of the ended state
         did both.
         """
+        if self.admission is not None:
+            self.admission.leave_flow(self.tables.flows[state.flow_name], state.flow_id)
         if state.parent_flow_id is None:
             return
         error = None
@@ -286,17 +334,36 @@ class Runtime:
 
     def run_node(self, message: StartTask, *, retried_count: int = 0) -> NodeOutcome:
         """Run one task and report it to its flow; retries are left to the caller (Celery or embedded)."""
-        if self.store.is_revoked(message.node_id):
-            return NodeOutcome("skipped")
         spec = self.tables.tasks[message.name]
         tracing = bool(self.tracers)
         details = dict(flow_name=message.flow_name, dispatcher_id=message.flow_id, task_name=message.name,
                        task_id=message.node_id)
+        if self.store.is_revoked(message.node_id):
+            if tracing:
+                self.trace("TASK_SKIPPED", **details)
+            return NodeOutcome("skipped")
+        if self.admission is not None and not self.admission.enter_task(spec, message.node_id):
+            countdown = concurrency_backoff()
+            if tracing:
+                self.trace("CONCURRENCY_WAIT", limit=spec.concurrency, countdown=countdown, **details)
+            return NodeOutcome("retry", countdown=countdown, counted=False)
+        try:
+            return self._run_admitted(message, spec, details, retried_count)
+        finally:
+            if self.admission is not None:
+                self.admission.leave_task(spec, message.node_id)
+
+    def _run_admitted(self, message: StartTask, spec: Any, details: dict[str, Any],
+                      retried_count: int) -> NodeOutcome:
+        tracing = bool(self.tracers)
         if tracing:
-            self.trace("TASK_START", parent=message.parent, node_args=message.node_args, **details)
+            self.trace("TASK_START", parent=message.parent, node_args=message.node_args, retried_count=retried_count,
+                       **details)
         try:
             result = self._call_task(message)
             text = _check_json(result, message.name)
+            if spec.storage is not None or spec.output_schema is not None:
+                self._keep_in_storage(message, result)
         except Retry as retry:
             self.trace("TASK_RETRY", countdown=retry.countdown, user_retry=True, **details)
             return NodeOutcome("retry", countdown=retry.countdown, counted=False)
@@ -322,15 +389,29 @@ class Runtime:
                                                         task_name=message.name, task_id=message.node_id),
                                     error=error)
 
+    def _keep_in_storage(self, message: StartTask, result: Any) -> None:
+        """Check the result against its schema and store it in the task's storage (may raise)."""
+        if self.storages is None:
+            from selflow.storages.pool import StoragePool
+
+            self.storages = StoragePool(self.tables)
+        self.storages.store(message.name, message.flow_name, message.node_id, message.node_args, result)
+
     def _report_failure(self, message: StartTask, exc: BaseException | None, details: dict[str, Any], *,
                         error: str = "") -> NodeOutcome:
         text = _describe(exc) if exc is not None else error
-        token = uuid.uuid4().hex
-        report = self.store.report(message.flow_id, NodeFailed(message.node_id, text), token, error={
+        info = {
             "type": type(exc).__name__ if exc is not None else "NodeError",
             "message": str(exc) if exc is not None else error,
             "traceback": "".join(traceback.format_exception(exc)) if exc is not None else "",
-        })
+        }
+        if self.storages is not None and self.tables.tasks[message.name].storage is not None:
+            try:
+                self.storages.store_error(message.name, message.flow_name, message.node_id, message.node_args, info)
+            except Exception:  # noqa: BLE001 - the task's own error is what the flow must see
+                log.warning("could not store the error of %s (%s)", message.name, message.node_id, exc_info=True)
+        token = uuid.uuid4().hex
+        report = self.store.report(message.flow_id, NodeFailed(message.node_id, text), token, error=info)
         if report.revoked:
             return NodeOutcome("skipped")
         self.trace("TASK_FAILURE", what=text, **details)
@@ -342,11 +423,13 @@ class Runtime:
         target = resolve(self.tables.tasks[message.name].ref)
         if inspect.isclass(target):
             instance = target(flow_name=message.flow_name, task_name=message.name, parent=message.parent,
-                              task_id=message.node_id, dispatcher_id=message.flow_id, store=self.store)
+                              task_id=message.node_id, dispatcher_id=message.flow_id, store=self.store,
+                              storage_pool=self.storages)
             return instance.run(message.node_args)
         if _accepts(target, "task"):
             context = SelflowTask(flow_name=message.flow_name, task_name=message.name, parent=message.parent,
-                                  task_id=message.node_id, dispatcher_id=message.flow_id, store=self.store)
+                                  task_id=message.node_id, dispatcher_id=message.flow_id, store=self.store,
+                                  storage_pool=self.storages)
             return target(message.node_args, task=context)
         return target(message.node_args)
 
@@ -355,11 +438,7 @@ class Runtime:
     def trace(self, event: str, **details: Any) -> None:
         """Hand ``event`` to every tracer; callers on the hot path skip building ``details`` when
         there are no tracers (``if self.tracers``)."""
-        for tracer in self.tracers:
-            try:
-                tracer(event, details)
-            except Exception:  # noqa: BLE001 - a broken tracer must never break a flow
-                log.exception("trace backend %r failed on %s", tracer, event)
+        emit(self.tracers, event, details)  # JSON-safe payloads; a broken tracer never breaks a flow
 
 
 def _accepts(func: Callable[..., Any], name: str) -> bool:
