@@ -316,7 +316,9 @@ class _Step:
         except Exception as exc:  # noqa: BLE001
             raise UserCodeError(f"selective run function {task.selective_run_function} of task '{name}' raised "
                                 f"{type(exc).__name__}: {exc}") from exc
-        return found if isinstance(found, str) and found else None
+        reused = found if isinstance(found, str) and found else None
+        self.note("SELECTIVE_RUN_FUNC", node_name=name, function=str(task.selective_run_function), node_id=reused)
+        return reused
 
     def _child_plan(self, name: str, edge: EdgeTable | None) -> dict[str, Any] | None:
         if edge is not None and edge.selective is not None:

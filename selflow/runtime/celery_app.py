@@ -35,7 +35,7 @@ from celery.exceptions import TimeLimitExceeded
 
 from selflow.dispatcher.records import StartTask
 from selflow.errors import StorageError
-from selflow.runtime.runtime import Runtime, Tracer, message_from_kwargs, message_to_kwargs
+from selflow.runtime.runtime import STORE_RETRY_S, Runtime, Tracer, message_from_kwargs, message_to_kwargs
 from selflow.runtime.limits import Limiter, MemoryLimiter, RedisLimiter
 from selflow.runtime.services import build_services
 from selflow.runtime.store import FlowStore
@@ -47,8 +47,6 @@ log = logging.getLogger("selflow.celery")
 
 NODE_TASK = "selflow.node"
 DISPATCHER_TASK = "selflow.dispatcher"
-#: how long a node or a Dispatcher step waits before trying again when the state store fails, in seconds
-STORE_RETRY_S = 2.0
 
 # shared=False: each app gets its own tasks, bound to the runtime installed on it (a shared task
 # would be added to every app created later, with the first app's runtime)

@@ -39,7 +39,7 @@ from selflow.dispatcher.records import (
     StartFlow,
     StartTask,
 )
-from selflow.errors import FatalTaskError, UnknownFlowError
+from selflow.errors import FatalTaskError, StorageError, UnknownFlowError
 from selflow.codegen.issues import suggestion
 from selflow.refs import resolve
 from selflow.runtime.admission import Admission, concurrency_backoff
@@ -59,6 +59,9 @@ Tracer = Callable[[str, dict[str, Any]], None]
 #: a safety tick that finds its flow's lock taken sends itself again after this many seconds, so a
 #: chain of ticks never ends on a busy lock (the holder handles the events it finds)
 BUSY_TICK_S = 1.0
+#: how long a node or a Dispatcher step waits before it is tried again when the state store fails,
+#: in seconds (the Celery layer retries them; ``RESULT_BACKEND_ISSUE`` says so)
+STORE_RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,18 @@ class Runtime:
         """
         if self.tracers:
             self.trace("DISPATCHER_WAKEUP", dispatcher_id=flow_id)
-        return self.drive(flow_id, tick=True, tick_seq=tick)
+        try:
+            return self.drive(flow_id, tick=True, tick_seq=tick)
+        except StorageError as exc:
+            if self.tracers:  # the caller (the Celery Dispatcher task) runs the step again
+                what = _describe(exc)
+                self.trace("RESULT_BACKEND_ISSUE", dispatcher_id=flow_id, countdown=STORE_RETRY_S, what=what)
+                self.trace("DISPATCHER_RETRY", dispatcher_id=flow_id, countdown=STORE_RETRY_S, what=what)
+            raise
+        except Exception as exc:
+            if self.tracers:
+                self.trace("DISPATCHER_FAILURE", dispatcher_id=flow_id, what=_describe(exc))
+            raise
 
     def drive(self, flow_id: str, *, tick: bool = False, tick_seq: int | None = None, token: str | None = None,
               claim: Claim | None = None, known_results: dict[str, str] | None = None) -> float | None:
@@ -220,12 +234,15 @@ class Runtime:
                                child_flow_name=action.name, child_dispatcher_id=action.node_id)
                 countdown = self.admission.flow_countdown(self.tables.flows[action.name]) if self.admission else 0
                 if countdown > 0 and tracing:
-                    self.trace("THROTTLED", flow_name=action.name, dispatcher_id=action.node_id, countdown=countdown)
+                    self.trace("THROTTLED", flow_name=state.flow_name, dispatcher_id=state.flow_id,
+                               node_name=action.name, node_id=action.node_id, countdown=countdown)
                 self.start_flow(action.name, action.node_args, flow_id=action.node_id, parent=action.parent,
                                 selective=action.selective, parent_flow_id=action.parent_flow_id,
                                 countdown=countdown or None)
             elif isinstance(action, Revoke):
-                self._revoke(list(action.node_ids))
+                # the engine revokes when the flow fails: for good, or to start again (a flow retry)
+                self._revoke(list(action.node_ids), flow_name=state.flow_name, flow_id=state.flow_id,
+                             reason="the flow is retried" if state.status == RUNNING else "the flow failed")
             elif isinstance(action, ScheduleTick):
                 if action.restart:
                     state.tick_seq += 1  # a new chain; the current one stops at its next tick
@@ -249,9 +266,12 @@ class Runtime:
             return None
         countdown, held = self.admission.task_countdown(spec, action.node_args)
         if countdown > 0 and self.tracers:
-            event = "RATE_LIMITED" if held.get("rate_limited", 0) >= held.get("throttled", 0) else "THROTTLED"
-            self.trace(event, flow_name=action.flow_name, dispatcher_id=action.flow_id, task_name=action.name,
-                       task_id=action.node_id, countdown=countdown, key=held.get("key"))
+            if held.get("rate_limited", 0) >= held.get("throttled", 0):
+                self.trace("RATE_LIMITED", flow_name=action.flow_name, dispatcher_id=action.flow_id,
+                           task_name=action.name, task_id=action.node_id, countdown=countdown, key=held.get("key"))
+            else:
+                self.trace("THROTTLED", flow_name=action.flow_name, dispatcher_id=action.flow_id, node_name=action.name,
+                           node_id=action.node_id, countdown=countdown)
         return countdown or None
 
     def _may_start(self, state: FlowState) -> bool:
@@ -269,10 +289,15 @@ class Runtime:
     def _tick_again_later(self, flow_id: str, tick_seq: int) -> None:
         state = self.store.load_state(flow_id)
         if state is not None and state.status == RUNNING:
+            if self.tracers:
+                self.trace("WAKEUP_DEFERRED", flow_name=state.flow_name, dispatcher_id=flow_id, tick=True,
+                           countdown=BUSY_TICK_S)
             self.publisher.dispatch(flow_id, queue=self.tables.flows[state.flow_name].queue, countdown=BUSY_TICK_S,
                                     tick=tick_seq)
 
-    def _revoke(self, node_ids: list[str]) -> None:
+    def _revoke(self, node_ids: list[str], *, flow_name: str, flow_id: str, reason: str) -> None:
+        if self.tracers:
+            self.trace("NODE_REVOKE", flow_name=flow_name, dispatcher_id=flow_id, node_ids=node_ids, reason=reason)
         self.store.revoke(node_ids)
         self.publisher.revoke(node_ids)
         for node_id in node_ids:
@@ -304,7 +329,7 @@ class Runtime:
         if self.admission is not None:
             self.admission.leave_flow(self.tables.flows[state.flow_name], flow_id)
         if active:
-            self._revoke(active)
+            self._revoke(active, flow_name=state.flow_name, flow_id=flow_id, reason=reason)
         self.store.save_result(flow_id, state.result())
         self.store.announce_end(flow_id)
 
@@ -327,8 +352,28 @@ class Runtime:
             event = NodeFailed(state.flow_id, f"flow {state.flow_name} failed")
         token = uuid.uuid4().hex
         report = self.store.report(state.parent_flow_id, event, token, error=error, check_revoked=False)
-        if report.claim is not None:
-            self.drive(state.parent_flow_id, token=token, claim=report.claim)
+        self._step_inline(state.parent_flow_id, state.flow_id, token, report.claim)
+
+    def _step_inline(self, flow_id: str, node_id: str, token: str, claim: Claim | None,
+                     known_results: dict[str, str] | None = None) -> None:
+        """Step the flow a node has just reported to, when the report took the flow's lock; when
+        another worker holds it, that worker handles the node's event before it lets go."""
+        if claim is None:
+            if self.tracers:
+                self.trace("WAKEUP_DEFERRED", dispatcher_id=flow_id, task_id=node_id, tick=False)
+            return
+        if self.tracers:
+            self.trace("DISPATCHER_INLINE_STEP", flow_name=claim.state.flow_name if claim.state else None,
+                       dispatcher_id=flow_id, task_id=node_id, events=len(claim.events))
+        try:
+            self.drive(flow_id, token=token, claim=claim, known_results=known_results)
+        except StorageError:
+            raise  # the node's envelope reports it (RESULT_BACKEND_ISSUE) and runs again
+        except Exception as exc:
+            if self.tracers:
+                self.trace("DISPATCHER_FAILURE", flow_name=claim.state.flow_name if claim.state else None,
+                           dispatcher_id=flow_id, what=_describe(exc))
+            raise
 
     # --- the task envelope --------------------------------------------------------------
 
@@ -338,20 +383,25 @@ class Runtime:
         tracing = bool(self.tracers)
         details = dict(flow_name=message.flow_name, dispatcher_id=message.flow_id, task_name=message.name,
                        task_id=message.node_id)
-        if self.store.is_revoked(message.node_id):
-            if tracing:
-                self.trace("TASK_SKIPPED", **details)
-            return NodeOutcome("skipped")
-        if self.admission is not None and not self.admission.enter_task(spec, message.node_id):
-            countdown = concurrency_backoff()
-            if tracing:
-                self.trace("CONCURRENCY_WAIT", limit=spec.concurrency, countdown=countdown, **details)
-            return NodeOutcome("retry", countdown=countdown, counted=False)
         try:
-            return self._run_admitted(message, spec, details, retried_count)
-        finally:
-            if self.admission is not None:
-                self.admission.leave_task(spec, message.node_id)
+            if self.store.is_revoked(message.node_id):
+                if tracing:
+                    self.trace("TASK_SKIPPED", **details)
+                return NodeOutcome("skipped")
+            if self.admission is not None and not self.admission.enter_task(spec, message.node_id):
+                countdown = concurrency_backoff()
+                if tracing:
+                    self.trace("CONCURRENCY_WAIT", limit=spec.concurrency, countdown=countdown, **details)
+                return NodeOutcome("retry", countdown=countdown, counted=False)
+            try:
+                return self._run_admitted(message, spec, details, retried_count)
+            finally:
+                if self.admission is not None:
+                    self.admission.leave_task(spec, message.node_id)
+        except StorageError as exc:
+            if tracing:  # the caller (the Celery node task) runs the node again
+                self.trace("RESULT_BACKEND_ISSUE", countdown=STORE_RETRY_S, what=_describe(exc), **details)
+            raise
 
     def _run_admitted(self, message: StartTask, spec: Any, details: dict[str, Any],
                       retried_count: int) -> NodeOutcome:
@@ -359,11 +409,14 @@ class Runtime:
         if tracing:
             self.trace("TASK_START", parent=message.parent, node_args=message.node_args, retried_count=retried_count,
                        **details)
+        stored: dict[str, Any] = {}
         try:
             result = self._call_task(message)
             text = _check_json(result, message.name)
             if spec.storage is not None or spec.output_schema is not None:
-                self._keep_in_storage(message, result)
+                record_id = self._keep_in_storage(message, result)
+                if record_id is not None:
+                    stored = {"storage_name": spec.storage, "record_id": record_id}
         except Retry as retry:
             self.trace("TASK_RETRY", countdown=retry.countdown, user_retry=True, **details)
             return NodeOutcome("retry", countdown=retry.countdown, counted=False)
@@ -376,11 +429,12 @@ class Runtime:
         token = uuid.uuid4().hex
         report = self.store.report(message.flow_id, NodeSucceeded(message.node_id), token, result=result)
         if report.revoked:
+            if tracing:
+                self.trace("TASK_DISCARD_RESULT", reason="its node was revoked while it ran", **details)
             return NodeOutcome("skipped")
         if tracing:
-            self.trace("TASK_END", **details)
-        if report.claim is not None:
-            self.drive(message.flow_id, token=token, claim=report.claim, known_results={message.node_id: text})
+            self.trace("TASK_END", **details, **stored)
+        self._step_inline(message.flow_id, message.node_id, token, report.claim, {message.node_id: text})
         return NodeOutcome("succeeded")
 
     def fail_node(self, message: StartTask, error: str) -> NodeOutcome:
@@ -389,13 +443,14 @@ class Runtime:
                                                         task_name=message.name, task_id=message.node_id),
                                     error=error)
 
-    def _keep_in_storage(self, message: StartTask, result: Any) -> None:
-        """Check the result against its schema and store it in the task's storage (may raise)."""
+    def _keep_in_storage(self, message: StartTask, result: Any) -> Any:
+        """Check the result against its schema and store it in the task's storage (may raise);
+        returns the record id, or None when nothing was stored."""
         if self.storages is None:
             from selflow.storages.pool import StoragePool
 
             self.storages = StoragePool(self.tables)
-        self.storages.store(message.name, message.flow_name, message.node_id, message.node_args, result)
+        return self.storages.store(message.name, message.flow_name, message.node_id, message.node_args, result)
 
     def _report_failure(self, message: StartTask, exc: BaseException | None, details: dict[str, Any], *,
                         error: str = "") -> NodeOutcome:
@@ -413,10 +468,12 @@ class Runtime:
         token = uuid.uuid4().hex
         report = self.store.report(message.flow_id, NodeFailed(message.node_id, text), token, error=info)
         if report.revoked:
+            if self.tracers:
+                self.trace("TASK_DISCARD_RESULT", reason=f"its node was revoked while it ran; its error is dropped: "
+                                                         f"{text}", **details)
             return NodeOutcome("skipped")
         self.trace("TASK_FAILURE", what=text, **details)
-        if report.claim is not None:
-            self.drive(message.flow_id, token=token, claim=report.claim)
+        self._step_inline(message.flow_id, message.node_id, token, report.claim)
         return NodeOutcome("failed", error=text)
 
     def _call_task(self, message: StartTask) -> Any:

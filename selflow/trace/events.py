@@ -162,6 +162,7 @@ FIELDS: dict[str, str] = {
     "tick": "true when the message was the flow's safety tick, false for a node's wake-up",
     "limit": "the concurrency limit that made the task wait",
     "rate": "the rate limit that delayed the task",
+    "key": "the value of the task's `keyed_rate_limit` key in its node_args, as JSON text",
     "migration_version": "the migration version of the flow's stored state",
     "latest_migration_version": "the newest migration version the worker knows",
     "tainted": "true when a migration touched a part of the flow that already ran",
@@ -172,7 +173,7 @@ FIELDS: dict[str, str] = {
 _FLOW = ("flow_name", "dispatcher_id")
 _TASK = ("flow_name", "dispatcher_id", "task_name", "task_id")
 _STORE = _TASK + ("storage_name", "storage_task_name")
-_CACHE = _TASK + ("storage_name",)
+_CACHE = _TASK + ("storage_name", "storage_task_name")
 _NODE_CACHE = _FLOW + ("node_name", "node_id")
 _MIGRATION = _FLOW + ("migration_version", "latest_migration_version")
 
@@ -330,7 +331,7 @@ EVENTS: dict[TraceEvent, EventInfo] = {
         _I, _TASK + ("limit", "countdown"),
         "a task waits because `limit` runs of it are already running", "throttling"),
     TraceEvent.RATE_LIMITED: EventInfo(
-        _I, _TASK + ("rate", "countdown"), "a task waits `countdown` seconds for its rate limit", "throttling"),
+        _I, _TASK + ("rate", "key", "countdown"), "a task waits `countdown` seconds for its rate limit", "throttling"),
 }
 
 
