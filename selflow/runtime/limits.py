@@ -16,11 +16,12 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from selflow.errors import StorageError
+
+if TYPE_CHECKING:
+    import redis  # imported by RedisLimiter only: the embedded run (MemoryLimiter) never loads redis
 
 #: how long a concurrency slot is held when the task has no time limit to bound it
 DEFAULT_LEASE_S = 3600.0
@@ -97,6 +98,9 @@ class RedisLimiter(Limiter):
     """Limits shared by every worker, kept in Redis and updated by one script call each."""
 
     def __init__(self, client: "redis.Redis[Any]", *, prefix: str = "selflow"):
+        import redis
+
+        self._errors = redis.RedisError
         self._client = client
         self._prefix = prefix
         self._next_start = client.register_script(_NEXT_START)
@@ -104,22 +108,24 @@ class RedisLimiter(Limiter):
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "selflow") -> "RedisLimiter":
+        import redis
+
         return cls(redis.Redis.from_url(url), prefix=prefix)
 
     def next_start(self, key: str, interval: float) -> float:
         try:
             return max(float(self._next_start(keys=[f"{self._prefix}:throttle:{key}"], args=[interval])), 0.0)
-        except redis.RedisError as exc:
+        except self._errors as exc:
             raise StorageError(f"cannot reserve a start for {key} in Redis: {exc}") from exc
 
     def acquire(self, key: str, limit: int, holder: str, lease: float = DEFAULT_LEASE_S) -> bool:
         try:
             return bool(self._acquire(keys=[f"{self._prefix}:slots:{key}"], args=[limit, holder, lease]))
-        except redis.RedisError as exc:
+        except self._errors as exc:
             raise StorageError(f"cannot take a slot of {key} in Redis: {exc}") from exc
 
     def release(self, key: str, holder: str) -> None:
         try:
             self._client.zrem(f"{self._prefix}:slots:{key}", holder)
-        except redis.RedisError as exc:
+        except self._errors as exc:
             raise StorageError(f"cannot release a slot of {key} in Redis: {exc}") from exc
