@@ -49,7 +49,8 @@ def _any_worker(runtime: CeleryRuntime) -> bool:
 
 
 def run_worker(tables: SystemTables, *, broker: str, result_backend: str | None, queues: Sequence[str] | None,
-               concurrency: int | None, hostname: str | None, pool: str, loglevel: str) -> int:
+               concurrency: int | None, hostname: str | None, pool: str, loglevel: str,
+               events: bool = False) -> int:
     """Start a Celery worker for ``tables`` in this process; returns its exit code."""
     from selflow.refs import resolve
 
@@ -64,7 +65,10 @@ def run_worker(tables: SystemTables, *, broker: str, result_backend: str | None,
         if spec.queue in consumed:
             resolve(spec.ref)  # ImportRefError (exit 2) now rather than a failed node later
     runtime = connect(tables, broker=broker, result_backend=result_backend)
-    options: dict[str, Any] = dict(queues=list(queues or known), loglevel=loglevel, pool_cls=pool)
+    if events:  # task events and selflow's flow-level events, for `celery events` and Flower
+        runtime.app.conf.worker_send_task_events = True
+    options: dict[str, Any] = dict(queues=list(queues or known), loglevel=loglevel, pool_cls=pool,
+                                   send_events=events)
     if concurrency is not None:
         options["concurrency"] = concurrency
     if hostname is not None:

@@ -217,13 +217,16 @@ Exit codes: 0 the worker stopped normally, 2 usage or configuration error.""")
               show_default=True, help="Celery worker pool.")
 @click.option("-l", "--loglevel", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               default="INFO", show_default=True)
+@click.option("-E", "--events", is_flag=True,
+              help="Send Celery task events and selflow's flow events (for `celery events` and Flower).")
 def worker(definitions: Definitions, broker: str, result_backend: str | None, concurrency: int | None,
-           queues: str | None, hostname: str | None, pool: str, loglevel: str) -> None:
+           queues: str | None, hostname: str | None, pool: str, loglevel: str, events: bool) -> None:
     """Start a Celery worker that runs the configuration's flows and tasks."""
     from selflow.cli_celery import run_worker
 
     tables = _compile(definitions)
     wanted = [name.strip() for name in queues.split(",") if name.strip()] if queues else None
     code = run_worker(tables, broker=broker, result_backend=result_backend, queues=wanted,
-                      concurrency=concurrency, hostname=hostname, pool=pool, loglevel=loglevel.upper())
+                      concurrency=concurrency, hostname=hostname, pool=pool, loglevel=loglevel.upper(),
+                      events=events)
     raise SystemExit(code)
