@@ -98,4 +98,4 @@ def test_many_threads_never_hold_more_slots_than_the_limit(limiter: Limiter) -> 
     for thread in threads:
         thread.join()
     # Then at no time were more than 3 held
-    assert 1 <= peak[0] <= 3
+    assert 0 < peak[0] <= 3
