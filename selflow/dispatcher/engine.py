@@ -253,14 +253,19 @@ class _Step:
 
     def _parent_of(self, ids: Mapping[str, str]) -> dict[str, Any]:
         """The parent mapping a node sees: task ids, plus finished nodes of propagating sub-flows."""
+        flow = self.flow
+        return self._parent_entries(ids.items(), "finished_nodes", flow.propagate_finished,
+                                    flow.propagate_compound_finished)
+
+    def _parent_entries(self, sources: Iterable[tuple[str, str]], which: str, nested: frozenset[str],
+                        compound: frozenset[str]) -> dict[str, Any]:
+        """Task parents by id; sub-flow parents by their ``which`` nodes when a propagate flag covers them."""
         parent: dict[str, Any] = {}
-        for source, node_id in ids.items():
-            if self.tables.is_task(source):
-                parent[source] = node_id
-            elif source in self.flow.propagate_finished:
-                parent[source] = self._subflow_nodes(node_id, "finished_nodes", compound=False)
-            elif source in self.flow.propagate_compound_finished:
-                parent[source] = self._subflow_nodes(node_id, "finished_nodes", compound=True)
+        for name, node_id in sources:
+            if self.tables.is_task(name):
+                parent[name] = node_id
+            elif name in nested or name in compound:
+                parent[name] = self._subflow_nodes(node_id, which, compound=name in compound and name not in nested)
         return parent
 
     def _subflow_nodes(self, flow_id: str, which: str, *, compound: bool) -> dict[str, Any]:
@@ -391,16 +396,9 @@ class _Step:
 
     def _fallback_parent(self, nodes: Iterable[str]) -> dict[str, Any]:
         """Fallbacks see which nodes failed (Selinon gave them no parent at all)."""
-        parent: dict[str, Any] = {}
-        for name in sorted(nodes):
-            node_id = self.state.failed[name][0]
-            if self.tables.is_task(name):
-                parent[name] = node_id
-            elif name in self.flow.propagate_failures:
-                parent[name] = self._subflow_nodes(node_id, "failed_nodes", compound=False)
-            elif name in self.flow.propagate_compound_failures:
-                parent[name] = self._subflow_nodes(node_id, "failed_nodes", compound=True)
-        return parent
+        failed = [(name, self.state.failed[name][0]) for name in sorted(nodes)]
+        return self._parent_entries(failed, "failed_nodes", self.flow.propagate_failures,
+                                    self.flow.propagate_compound_failures)
 
     def _fail(self, reason: str) -> None:
         state, flow = self.state, self.flow
